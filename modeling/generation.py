@@ -1,0 +1,187 @@
+"""Generation: prefill once into a preallocated KV cache, then one token per step.
+
+`steps()` is the loop, as a generator of new tokens; `generate()` collects them into a tensor (the
+transformers convention: prompt + new tokens) and `stream()` turns them into text pieces.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from .fim import STOP_TOKENS
+
+log = logging.getLogger(__name__)
+
+
+def sample_next(logits, do_sample, temperature, top_k, top_p, generator):
+    """Next token ids (B,) from fp32 logits (B, V): argmax, or sampling with temperature / top-k / top-p."""
+    if not do_sample:
+        return logits.argmax(dim=-1)
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 when sampling (got {temperature}); use do_sample=False for greedy")
+    logits = logits / temperature
+    if top_k is not None and top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        drop = probs.cumsum(dim=-1) - probs > top_p  # keep the smallest set whose mass reaches top_p
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def stop_token_ids(model, eos_token_id):
+    """EOS ids: the caller's, else the config's EOS plus every FIM token the tokenizer knows."""
+    if eos_token_id is not None:
+        return [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+    ids = {model.config.eos_token_id} - {None}
+    try:
+        tok = model.tokenizer
+    except Exception:  # a model built from a config has no tokenizer; the config's EOS is enough
+        tok = None
+    if tok is not None:
+        for t in STOP_TOKENS:
+            i = tok.convert_tokens_to_ids(t)
+            if i is not None and tok.convert_ids_to_tokens(i) == t:  # unknown tokens map to unk: skip them
+                ids.add(i)
+    return sorted(ids)
+
+
+def prepare(model, input_ids, attention_mask, max_new_tokens, truncate):
+    """Validate and place the inputs; returns (input_ids, attention_mask, number of tokens to make)."""
+    if not torch.is_tensor(input_ids):
+        input_ids = torch.tensor(input_ids, dtype=torch.long)
+    if input_ids.dim() == 1:
+        input_ids = input_ids.unsqueeze(0)
+    input_ids = input_ids.to(model.device)
+    if attention_mask is not None:
+        attention_mask = torch.as_tensor(attention_mask).to(model.device).reshape(input_ids.shape).long()
+        if (attention_mask[:, 1:] < attention_mask[:, :-1]).any():
+            raise ValueError("attention_mask: right padding is not supported; pad on the left (padding_side='left')")
+        if attention_mask.all():
+            attention_mask = None  # no padding: cheaper masks
+    n_pos = model.config.n_positions
+    T = input_ids.shape[1]
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1 (got {max_new_tokens})")
+    if T >= n_pos or (truncate and T + max_new_tokens > n_pos):
+        if not truncate:
+            raise ValueError(
+                f"prompt of {T} tokens leaves no room in the model's n_positions={n_pos}; "
+                f"shorten it or pass truncate=True (generate.py --truncate) to keep its last tokens"
+            )
+        keep = max(1, n_pos - max_new_tokens)
+        log.warning("prompt of %d tokens left-truncated to its last %d", T, keep)
+        input_ids = input_ids[:, -keep:]
+        attention_mask = attention_mask[:, -keep:] if attention_mask is not None else None
+        T = keep
+    n_new = min(max_new_tokens, n_pos - T)
+    if n_new < max_new_tokens:
+        log.warning("generation stops at the model's n_positions=%d: %d new tokens instead of %d",
+                    n_pos, n_new, max_new_tokens)
+    return input_ids, attention_mask, n_new
+
+
+@torch.inference_mode()
+def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=False, temperature=1.0,
+          top_k=None, top_p=None, eos_token_id=None, stop=None, seed=None, truncate=False):
+    """Yield (input_ids, attention_mask) once, then (next_tokens (B,), finished (B,)) per step."""
+    input_ids, attention_mask, n_new = prepare(model, input_ids, attention_mask, max_new_tokens, truncate)
+    yield input_ids, attention_mask
+    B, T = input_ids.shape
+    stops = torch.tensor(stop_token_ids(model, eos_token_id), device=input_ids.device, dtype=torch.long)
+    pad = stops[0] if len(stops) else torch.tensor(0, device=input_ids.device)
+    stop = [stop] if isinstance(stop, str) else list(stop or [])
+    tok = model.tokenizer if stop else None
+    generated = [[] for _ in range(B)] if stop else None
+    generator = torch.Generator(device=input_ids.device).manual_seed(seed) if seed is not None else None
+
+    cache = model.new_cache(B, T + n_new)
+    logits = model(input_ids, attention_mask, cache=cache, last_only=True).logits[:, -1]
+    finished = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
+    for i in range(n_new):
+        nxt = sample_next(logits, do_sample, temperature, top_k, top_p, generator)
+        nxt = torch.where(finished, pad, nxt)
+        finished = finished | torch.isin(nxt, stops)
+        if stop:
+            for b in range(B):
+                generated[b].append(int(nxt[b]))
+                tail = tok.decode(generated[b][-(max(map(len, stop)) + 4):])
+                if any(s in tail for s in stop):
+                    finished[b] = True
+        yield nxt, finished
+        if bool(finished.all()) or i == n_new - 1:
+            return
+        if attention_mask is not None:
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(B, 1)], dim=1)
+        logits = model(nxt[:, None], attention_mask, cache=cache, last_only=True).logits[:, -1]
+
+
+def generate(model, input_ids, streamer=None, **kwargs):
+    """See SantaCoderForCausalLM.generate. `streamer`: a transformers streamer (put/end) or a
+    callable receiving text pieces (batch of one)."""
+    it = steps(model, input_ids, **kwargs)
+    input_ids, _ = next(it)
+    text = TextDelta(model.tokenizer) if streamer is not None and not hasattr(streamer, "put") else None
+    if text is not None and input_ids.shape[0] != 1:
+        raise ValueError("a text callback streamer needs a batch of one prompt; pass a transformers streamer instead")
+    if streamer is not None and text is None:
+        streamer.put(input_ids.cpu())
+    new = []
+    for nxt, finished in it:
+        new.append(nxt)
+        if text is not None:
+            piece = text.add(int(nxt[0]))
+            if piece:
+                streamer(piece)
+        elif streamer is not None:
+            streamer.put(nxt.cpu())
+    if text is not None:
+        piece = text.flush()
+        if piece:
+            streamer(piece)
+    elif streamer is not None:
+        streamer.end()
+    return torch.cat([input_ids, torch.stack(new, dim=1)], dim=1)
+
+
+class TextDelta:
+    """Turns a growing list of token ids into the newly completed text (whole UTF-8 characters only)."""
+
+    def __init__(self, tokenizer):
+        self.tok, self.ids, self.sent = tokenizer, [], 0
+
+    def add(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self.tok.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # a character split across tokens: wait for the rest
+            return ""
+        piece, self.sent = text[self.sent:], len(text)
+        return piece
+
+    def flush(self) -> str:
+        text = self.tok.decode(self.ids, skip_special_tokens=True)
+        piece, self.sent = text[self.sent:], len(text)
+        return piece
+
+
+def stream(model, prompt, **kwargs):
+    """Yield text pieces of the completion of `prompt` (a string or token ids) as they are made."""
+    tok = model.tokenizer
+    ids = tok(prompt, return_tensors="pt").input_ids if isinstance(prompt, str) else prompt
+    it = steps(model, ids, **kwargs)
+    input_ids, _ = next(it)
+    if input_ids.shape[0] != 1:
+        raise ValueError("stream() takes one prompt; use generate() for a batch")
+    text = TextDelta(tok)
+    for nxt, _ in it:
+        piece = text.add(int(nxt[0]))
+        if piece:
+            yield piece
+    piece = text.flush()
+    if piece:
+        yield piece

@@ -1,0 +1,291 @@
+"""Checkpoint loading and saving.
+
+Flow: resolve the folder (local, or a hub snapshot) -> config.json -> build the model on the `meta`
+device -> read each tensor (memory-mapped safetensors, or a weights-only `torch.load` of a .bin),
+convert the remote-code layout on the fly, check its shape -> `load_state_dict(assign=True)`.
+Only one full copy of the weights exists at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import re
+import shutil
+import tempfile
+import zipfile
+
+import torch
+
+from .config import ConfigError, SantaCoderConfig
+
+log = logging.getLogger(__name__)
+
+WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json", "pytorch_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+                   "added_tokens.json")
+SKIPPED_BUFFERS = re.compile(r"\.attn\.(bias|masked_bias)$")  # causal-mask buffers of the remote-code model
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+          "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message names the file or tensor and the remedy."""
+
+
+def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
+    """None -> the compute dtype of the device (fp16 on CUDA, bf16 elsewhere); strings accepted."""
+    if dtype is None:
+        return torch.float16 if device.type == "cuda" else torch.bfloat16
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype {dtype!r} is not supported; use one of {sorted(DTYPES)}")
+        return DTYPES[dtype]
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"dtype {dtype} is not supported; use float32, float16 or bfloat16")
+    return dtype
+
+
+def resolve_device(device) -> torch.device:
+    if device is None:
+        return torch.device("cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} requested but CUDA is not available; use --device cpu")
+    return device
+
+
+def resolve_folder(path_or_id: str, revision: str | None = None) -> str:
+    """A local folder, or a hub id downloaded (config, weights, tokenizer) with huggingface_hub."""
+    path_or_id = os.fspath(path_or_id)
+    if os.path.isdir(path_or_id):
+        if revision is not None:
+            log.warning("revision=%r ignored for the local folder %s", revision, path_or_id)
+        return path_or_id
+    looks_local = path_or_id.startswith((".", "/", "~")) or os.path.exists(path_or_id) or path_or_id.count("/") != 1
+    if looks_local:
+        raise CheckpointError(f"{path_or_id}: no such folder (nor a hub id of the form owner/name)")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(
+            path_or_id, revision=revision,
+            allow_patterns=["*.json", "*.safetensors", "pytorch_model*.bin", "*.txt", "*.model"],
+        )
+    except Exception as e:  # offline, unknown repo, unknown revision: all end here with the cause named
+        raise CheckpointError(
+            f"{path_or_id}: not a local folder, and downloading it from the hub failed "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
+
+
+class TensorSource:
+    """Read-only access to the tensors of a checkpoint folder, whatever its file layout."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.files: dict[str, str] = {}  # tensor name -> file path
+        self._open: dict[str, object] = {}
+        found = next((f for f in WEIGHT_FILES if os.path.exists(os.path.join(folder, f))), None)
+        if found is None:
+            raise CheckpointError(f"{folder}: no weights found (expected one of {', '.join(WEIGHT_FILES)})")
+        path = os.path.join(folder, found)
+        if found.endswith(".index.json"):
+            try:
+                with open(path) as f:
+                    weight_map = json.load(f)["weight_map"]
+            except (json.JSONDecodeError, KeyError) as e:
+                raise CheckpointError(f"{path}: not a valid shard index ({e})") from None
+            for name, shard in weight_map.items():
+                self.files[name] = os.path.join(folder, shard)
+            missing = sorted({p for p in self.files.values() if not os.path.exists(p)})
+            if missing:
+                raise CheckpointError(f"{path}: shard file(s) missing: {', '.join(map(os.path.basename, missing))}")
+        elif found.endswith(".safetensors"):
+            for name in self._handle(path).keys():
+                self.files[name] = path
+        else:
+            for name in self._handle(path).keys():
+                self.files[name] = path
+
+    def _handle(self, path: str):
+        if path not in self._open:
+            if path.endswith(".safetensors"):
+                from safetensors import safe_open
+
+                try:
+                    self._open[path] = safe_open(path, framework="pt")
+                except Exception as e:
+                    raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+            else:
+                self._open[path] = _load_bin(path)
+        return self._open[path]
+
+    def keys(self):
+        return self.files.keys()
+
+    def get(self, name: str) -> torch.Tensor:
+        h = self._handle(self.files[name])
+        try:
+            return h.get_tensor(name) if hasattr(h, "get_tensor") else h[name]
+        except Exception as e:
+            raise CheckpointError(f"{self.files[name]}: tensor {name} could not be read ({e})") from None
+
+
+def _load_bin(path: str) -> dict:
+    """A pytorch_model.bin read with weights_only=True: tensors only, no code is ever run."""
+    try:
+        # mmap needs the zip format of torch >= 1.6; older files are read whole.
+        sd = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refused to load, it holds more than tensors (weights_only unpickling failed: "
+            f"{str(e).splitlines()[0]}); convert it to safetensors with code you trust"
+        ) from None
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch file ({type(e).__name__}: {e})") from None
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise CheckpointError(f"{path}: not a plain state dict of name -> tensor; save model.state_dict() instead")
+    return sd
+
+
+def remote_code_tensor(src: TensorSource, name: str, config: SantaCoderConfig) -> torch.Tensor | None:
+    """The gpt_bigcode tensor `name` built from a remote-code (GPT2LMHeadCustomModel) checkpoint.
+
+    Conv1D weights are stored [in, out] and are transposed; MQA attention is split in q_attn
+    [E, E] and kv_attn [E, 2*hd] (K then V) and is fused into c_attn; the multi-head c_attn stores
+    Q | K | V blocks and is reordered to gpt_bigcode's per-head (q, k, v) interleave.
+    """
+    m = re.fullmatch(r"(transformer\.h\.\d+\.attn)\.c_attn\.(weight|bias)", name)
+    if m and config.multi_query:
+        prefix, kind = m.groups()
+        q, kv = src.get(f"{prefix}.q_attn.{kind}"), src.get(f"{prefix}.kv_attn.{kind}")
+        if kind == "weight":
+            q, kv = q.t(), kv.t()
+        return torch.cat([q, kv], dim=0)  # rows: Q (E) | K (hd) | V (hd)
+    if name not in src.keys():
+        return None
+    t = src.get(name)
+    if re.search(r"\.(c_attn|c_proj|c_fc)\.weight$", name):
+        t = t.t()  # Conv1D [in, out] -> Linear [out, in]
+    if m:  # multi-head c_attn: rows (3, nh, hd) -> (nh, 3, hd)
+        nh, hd = config.n_head, config.head_dim
+        t = t.reshape(3, nh, hd, *t.shape[1:]).transpose(0, 1).reshape(t.shape)
+    return t
+
+
+def load_config(folder: str) -> SantaCoderConfig:
+    return SantaCoderConfig.from_json_file(os.path.join(folder, "config.json"))
+
+
+def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    folder = resolve_folder(path_or_id, revision)
+    config = load_config(folder)
+    if config.quantization_config is not None:
+        raise CheckpointError(
+            f"{os.path.join(folder, 'config.json')}: quantized checkpoints "
+            f"(quant_method={config.quantization_config.get('quant_method')!r}) cannot be loaded by this version"
+        )
+    src = TensorSource(folder)
+    with torch.device("meta"):
+        model = cls(config)
+    expected = {k: v for k, v in model.state_dict().items()}
+    tied = "lm_head.weight"
+    state, missing, bad = {}, [], []
+    for name, meta in expected.items():
+        if name == tied:
+            continue
+        if config.checkpoint_layout == "remote_code":
+            t = remote_code_tensor(src, name, config)
+        else:
+            t = src.get(name) if name in src.keys() else None
+        if t is None:
+            missing.append(name)
+            continue
+        if tuple(t.shape) != tuple(meta.shape):
+            bad.append(f"{name} expected {tuple(meta.shape)} got {tuple(t.shape)}")
+            continue
+        target = torch.float32 if ".ln_" in name else dtype  # LayerNorms stay fp32 (see model.py)
+        state[name] = t.to(device=device, dtype=target).contiguous()
+    if missing:
+        raise CheckpointError(f"{folder}: missing tensors: {', '.join(missing)}")
+    if bad:
+        raise CheckpointError(f"{folder}: tensors of the wrong shape: {'; '.join(bad)}")
+    used = set(state) | {tied}
+    if config.checkpoint_layout == "remote_code":
+        used |= {k for k in src.keys() if re.search(r"\.(q_attn|kv_attn)\.", k)}
+    unused = [k for k in src.keys() if k not in used and not SKIPPED_BUFFERS.search(k)]
+    if unused:
+        log.warning("%s: ignored %d unexpected tensors: %s", folder, len(unused), ", ".join(unused[:8]))
+    # lm_head shares wte's storage (tied); a checkpoint's own lm_head copy is checked, then dropped.
+    if tied in src.keys():
+        lm = src.get(tied)
+        if tuple(lm.shape) != tuple(expected[tied].shape):
+            raise CheckpointError(f"{folder}: lm_head.weight expected {tuple(expected[tied].shape)} got {tuple(lm.shape)}")
+    model.load_state_dict(state, strict=False, assign=True)
+    model.lm_head.weight = model.transformer.wte.weight
+    model.source = folder
+    return model.eval()
+
+
+def random_model(cls, config: SantaCoderConfig, dtype=None, device=None, seed: int = 0):
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    with torch.device("meta"):
+        model = cls(config)
+    model = model.to_empty(device=device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".ln_" in name:
+                p.data = torch.ones_like(p) if name.endswith("weight") else torch.zeros_like(p)
+            elif name.endswith("bias"):
+                p.data = torch.zeros(p.shape, device=device, dtype=dtype)
+            else:
+                p.data = torch.empty(p.shape, device=device, dtype=torch.float32).normal_(0, 0.02, generator=g).to(dtype)
+    model.lm_head.weight = model.transformer.wte.weight
+    return model.eval()
+
+
+def atomic_folder(out_dir: str):
+    """A temporary folder next to out_dir; `commit(tmp)` renames it into place."""
+    parent = os.path.dirname(os.path.abspath(out_dir)) or "."
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(os.path.abspath(out_dir)) + "-", dir=parent)
+
+
+def commit_folder(tmp: str, out_dir: str):
+    old = None
+    if os.path.exists(out_dir):
+        old = tmp + ".old"
+        os.rename(out_dir, old)
+    os.rename(tmp, out_dir)
+    if old:
+        shutil.rmtree(old)
+
+
+def save_model(model, out_dir: str):
+    from safetensors.torch import save_file
+
+    tmp = atomic_folder(out_dir)
+    try:
+        state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+        save_file(state, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(model.config.to_dict(), f, indent=2, sort_keys=True)
+        c = model.config
+        with open(os.path.join(tmp, "generation_config.json"), "w") as f:
+            json.dump({"bos_token_id": c.bos_token_id, "eos_token_id": c.eos_token_id,
+                       "pad_token_id": c.pad_token_id}, f, indent=2)
+        if model.source is not None:
+            for name in TOKENIZER_FILES:
+                if os.path.exists(os.path.join(model.source, name)):
+                    shutil.copy(os.path.join(model.source, name), tmp)
+        commit_folder(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

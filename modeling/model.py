@@ -1,0 +1,269 @@
+"""The fused SantaCoder model, read top to bottom: KV cache, attention, MLP, block, model.
+
+Parameter names are transformers' GPTBigCode names, so a gpt_bigcode checkpoint loads key for key.
+Numerics (why the dtypes are what they are):
+- Linear layers and the KV cache run in the compute dtype (fp16 on CUDA, bf16 on CPU).
+- The residual stream and the LayerNorms are fp32: SantaCoder in fp16 overflows otherwise.
+- Queries are scaled by 1/sqrt(head_dim) before q @ k (keeps fp16 scores small) and the softmax is fp32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import TANH_GELUS, SantaCoderConfig
+
+
+class KVCache:
+    """Preallocated keys and values, one tensor per layer of shape (B, n_kv_head, max_len, head_dim).
+
+    For multi-query attention n_kv_head is 1: one K/V head per token is stored, never 16.
+    `length` is how many positions are filled; every sequence of a batch shares it (prompts are
+    left-padded and the padding is masked).
+    """
+
+    def __init__(self, config: SantaCoderConfig, batch_size: int, max_len: int, dtype, device):
+        shape = (batch_size, config.n_kv_head, max_len, config.head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
+        self.max_len = max_len
+        self.length = 0
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.k + self.v)
+
+
+class LayerNorm(nn.LayerNorm):
+    """LayerNorm computed in fp32 on the fp32 residual stream, returning the compute dtype."""
+
+    def forward(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps).to(dtype)
+
+
+def attend(q, k, v, mask):
+    """Softmax attention with fp32 softmax; q is already scaled.
+
+    q: (B, n_kv, M, hd) with M = T * heads-per-kv-head (query heads folded into the sequence);
+    k, v: (B, n_kv, S, hd); mask: bool (B, 1, M, S), True = may attend, or None.
+    """
+    att = torch.matmul(q, k.transpose(-1, -2)).float()  # (B, n_kv, M, S)
+    if mask is not None:
+        att = att.masked_fill(~mask, torch.finfo(torch.float32).min)
+    att = torch.softmax(att, dim=-1).to(v.dtype)
+    return torch.matmul(att, v)  # (B, n_kv, M, hd)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: SantaCoderConfig, layer_idx: int):
+        super().__init__()
+        self.n_head, self.n_kv, self.hd = config.n_head, config.n_kv_head, config.head_dim
+        self.group = self.n_head // self.n_kv  # query heads per K/V head: 16 for MQA, 1 for MHA
+        self.scale = 1.0 / math.sqrt(self.hd) if config.scale_attn_weights else 1.0
+        self.layer_idx = layer_idx
+        # Rows of c_attn: MQA is Q (n_head*hd) | K (hd) | V (hd); MHA interleaves per head (n_head, [q,k,v], hd).
+        self.c_attn = nn.Linear(config.n_embd, config.n_embd + 2 * self.n_kv * self.hd)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+
+    def forward(self, x, mask, cache: KVCache | None):
+        B, T, C = x.shape
+        qkv = self.c_attn(x)
+        if self.n_kv == 1:
+            q, k, v = qkv.split([C, self.hd, self.hd], dim=-1)
+            q = q.reshape(B, 1, T * self.n_head, self.hd)  # (B, T, nh*hd) -> (B, 1, T*nh, hd): heads folded into rows
+            k, v = k.unsqueeze(1), v.unsqueeze(1)  # (B, T, hd) -> (B, 1, T, hd)
+        else:
+            q, k, v = qkv.view(B, T, self.n_head, 3, self.hd).unbind(3)  # each (B, T, nh, hd)
+            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh, T, hd)
+        q = q * self.scale
+        if cache is not None:
+            start = cache.length
+            cache.k[self.layer_idx][:, :, start : start + T] = k
+            cache.v[self.layer_idx][:, :, start : start + T] = v
+            k = cache.k[self.layer_idx][:, :, : start + T]  # (B, n_kv, S, hd)
+            v = cache.v[self.layer_idx][:, :, : start + T]
+        y = attend(q, k, v, mask)  # (B, n_kv, T*group, hd)
+        if self.n_kv == 1:
+            y = y.view(B, T, C)  # (B, 1, T*nh, hd) -> (B, T, nh*hd)
+        else:
+            y = y.transpose(1, 2).reshape(B, T, C)  # (B, nh, T, hd) -> (B, T, nh*hd)
+        return self.c_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: SantaCoderConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.n_inner)
+        self.c_proj = nn.Linear(config.n_inner, config.n_embd)
+        self.approximate = "tanh" if config.activation_function in TANH_GELUS else "none"
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x), approximate=self.approximate))
+
+
+class Block(nn.Module):
+    def __init__(self, config: SantaCoderConfig, layer_idx: int):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = Attention(config, layer_idx)
+        self.ln_2 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+
+    def forward(self, x, mask, cache, dtype):
+        # x: fp32 residual stream (B, T, C); sublayers run in `dtype`.
+        x = x + self.attn(self.ln_1(x, dtype), mask, cache).float()
+        return x + self.mlp(self.ln_2(x, dtype)).float()
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: SantaCoderConfig):
+        super().__init__()
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.h = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.ln_f = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+
+
+@dataclass
+class CausalLMOutput:
+    logits: torch.Tensor  # fp32 (B, T, vocab), or (B, 1, vocab) with last_only
+
+
+def positions_and_mask(attention_mask, past: int, T: int, group: int, device):
+    """Position ids (B, T) and the attention mask (B, 1, T*group, past+T) for the new tokens.
+
+    attention_mask: (B, past+T) of 1 = token, 0 = left padding, or None (no padding).
+    Returns mask None when every new token may see every key (no padding, one new token).
+    """
+    S = past + T
+    if attention_mask is None:
+        pos = torch.arange(past, S, device=device).unsqueeze(0)
+        if T == 1:
+            return pos, None
+        allowed = torch.ones(1, T, S, dtype=torch.bool, device=device).tril(diagonal=past)  # (1, T, S)
+    else:
+        keep = attention_mask.to(device=device, dtype=torch.bool)
+        pos = (keep.long().cumsum(-1) - 1).clamp(min=0)[:, past:]  # real tokens count from 0
+        causal = torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=past)
+        allowed = causal & keep[:, None, :]  # (B, T, S)
+        # A padding query sees only padding; let it see itself so no softmax row is empty.
+        allowed[:, torch.arange(T, device=device), torch.arange(past, S, device=device)] = True
+    if group > 1:
+        Bm = allowed.shape[0]
+        allowed = allowed[:, :, None, :].expand(Bm, T, group, S).reshape(Bm, T * group, S)  # row t*group+j
+    return pos, allowed.unsqueeze(1)  # (B, 1, T*group, S)
+
+
+class SantaCoderForCausalLM(nn.Module):
+    """SantaCoder with a fused QKV projection and a preallocated MQA KV cache.
+
+    Build with `from_pretrained` (any checkpoint layout, quantized folders included) or
+    `from_config` (random weights). `generate` follows transformers' conventions.
+    """
+
+    def __init__(self, config: SantaCoderConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = Transformer(config)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # tied
+        self._tokenizer = None
+        self.source = None  # folder the weights came from (tokenizer files live there)
+
+    # -- construction / IO (implemented in loading.py) --------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path_or_id, revision=None, dtype=None, device=None):
+        """Load a SantaCoder checkpoint: local folder or hub id, either layout, safetensors or .bin."""
+        from .loading import load_model
+
+        return load_model(cls, path_or_id, revision=revision, dtype=dtype, device=device)
+
+    @classmethod
+    def from_config(cls, config: SantaCoderConfig, dtype=None, device=None, seed: int = 0):
+        """Random weights (std 0.02, as GPT-2 initialises) built straight on the target device."""
+        from .loading import random_model
+
+        return random_model(cls, config, dtype=dtype, device=device, seed=seed)
+
+    def save_pretrained(self, out_dir: str):
+        """Write config.json, model.safetensors, tokenizer and generation config (atomically)."""
+        from .loading import save_model
+
+        save_model(self, out_dir)
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from .tokenizer import load_tokenizer
+
+            if self.source is None:
+                raise ValueError("this model has no tokenizer: it was not loaded from a folder; use load_tokenizer(path)")
+            self._tokenizer = load_tokenizer(self.source)
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tok):
+        self._tokenizer = tok
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.transformer.wte.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.transformer.wte.weight.device
+
+    # -- forward ---------------------------------------------------------------------------------
+    def forward(self, input_ids, attention_mask=None, cache: KVCache | None = None, last_only: bool = False):
+        """Logits for `input_ids` (B, T); with `cache`, the tokens continue what the cache holds.
+
+        attention_mask (B, past+T): 1 for tokens, 0 for left padding. last_only: logits of the
+        last position only (what generation needs; saves the vocab projection of the prompt).
+        """
+        B, T = input_ids.shape
+        past = cache.length if cache is not None else 0
+        if past + T > self.config.n_positions:
+            raise ValueError(
+                f"input of {past + T} tokens is longer than the model's n_positions={self.config.n_positions}"
+            )
+        if cache is not None and past + T > cache.max_len:
+            raise ValueError(f"KV cache holds {cache.max_len} positions; {past + T} needed")
+        dtype = self.dtype
+        group = self.config.n_head // self.config.n_kv_head
+        pos, mask = positions_and_mask(attention_mask, past, T, group, input_ids.device)
+        tr = self.transformer
+        x = tr.wte(input_ids).float() + tr.wpe(pos).float()  # (B, T, C) fp32 residual stream
+        for block in tr.h:
+            x = block(x, mask, cache, dtype)
+        if cache is not None:
+            cache.length = past + T
+        if last_only:
+            x = x[:, -1:]
+        x = tr.ln_f(x, dtype)
+        return CausalLMOutput(logits=self.lm_head(x).float())
+
+    def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
+        """A KV cache in the compute dtype for up to max_len positions (default n_positions)."""
+        max_len = min(max_len or self.config.n_positions, self.config.n_positions)
+        return KVCache(self.config, batch_size, max_len, self.dtype, self.device)
+
+    # -- generation (implemented in generation.py) -----------------------------------------------
+    def generate(self, input_ids, attention_mask=None, max_new_tokens=64, do_sample=False, temperature=1.0,
+                 top_k=None, top_p=None, eos_token_id=None, stop=None, streamer=None, seed=None,
+                 truncate=False):
+        """Generate continuations; returns LongTensor (B, T + new), prompt included, like transformers."""
+        from .generation import generate
+
+        return generate(self, input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
+                        do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
+                        eos_token_id=eos_token_id, stop=stop, streamer=streamer, seed=seed, truncate=truncate)
+
+    def stream(self, prompt, **kwargs):
+        """Yield the completion of a text prompt piece by piece as it is generated (batch of one)."""
+        from .generation import stream
+
+        yield from stream(self, prompt, **kwargs)

@@ -1,0 +1,193 @@
+"""Checkpoint layouts, file formats and every bad-input path of loading."""
+
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+from conftest import reference_model, save_reference, to_remote_code
+from modeling import CheckpointError, ConfigError, SantaCoderForCausalLM
+
+X = torch.randint(0, 97, (2, 24), generator=torch.Generator().manual_seed(0))
+
+
+def logits(model):
+    with torch.no_grad():
+        return model(X).logits
+
+
+@pytest.mark.parametrize("multi_query", [True, False], ids=["mqa", "mha"])
+@pytest.mark.parametrize("fmt", ["bin", "safetensors"])
+def test_remote_code_layout_loads_to_identical_logits(tmp_path, multi_query, fmt):
+    ref = reference_model(multi_query=multi_query)
+    bigcode = SantaCoderForCausalLM.from_pretrained(save_reference(ref, tmp_path / "bigcode"), dtype="fp32")
+    remote = SantaCoderForCausalLM.from_pretrained(to_remote_code(ref, tmp_path / "remote", fmt), dtype="fp32")
+    assert remote.config.checkpoint_layout == "remote_code"
+    assert torch.equal(logits(remote), logits(bigcode))
+    with torch.no_grad():
+        assert torch.allclose(logits(remote), ref(X).logits, atol=1e-4)
+
+
+def test_sharded_safetensors_and_bin_load(tmp_path):
+    ref = reference_model()
+    ref.save_pretrained(tmp_path / "sharded", safe_serialization=True, max_shard_size="100KB")
+    assert os.path.exists(tmp_path / "sharded" / "model.safetensors.index.json")
+    sharded = SantaCoderForCausalLM.from_pretrained(tmp_path / "sharded", dtype="fp32")
+    os.makedirs(tmp_path / "bin")
+    torch.save(ref.state_dict(), tmp_path / "bin" / "pytorch_model.bin")
+    (tmp_path / "bin" / "config.json").write_text((tmp_path / "sharded" / "config.json").read_text())
+    binary = SantaCoderForCausalLM.from_pretrained(tmp_path / "bin", dtype="fp32")
+    with torch.no_grad():
+        expected = ref(X).logits
+    assert torch.allclose(logits(sharded), expected, atol=1e-4)
+    assert torch.equal(logits(binary), logits(sharded))
+
+
+def test_save_pretrained_round_trip_and_transformers_reads_it(tmp_path):
+    from transformers import GPTBigCodeForCausalLM
+
+    ref = reference_model(multi_query=False)
+    remote = SantaCoderForCausalLM.from_pretrained(to_remote_code(ref, tmp_path / "remote"), dtype="fp32")
+    remote.save_pretrained(tmp_path / "saved")
+    again = SantaCoderForCausalLM.from_pretrained(tmp_path / "saved", dtype="fp32")
+    assert torch.equal(logits(again), logits(remote))
+    theirs = GPTBigCodeForCausalLM.from_pretrained(tmp_path / "saved").eval()
+    with torch.no_grad():
+        assert torch.allclose(theirs(X).logits, logits(again), atol=1e-4)
+    assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir()), "temporary folder left behind"
+
+
+def test_dtypes_and_meta_free_load(tmp_path):
+    path = save_reference(reference_model(), tmp_path)
+    for name, dtype in [("fp32", torch.float32), ("bf16", torch.bfloat16), ("float16", torch.float16)]:
+        m = SantaCoderForCausalLM.from_pretrained(path, dtype=name)
+        assert m.transformer.h[0].attn.c_attn.weight.dtype == dtype
+        assert m.transformer.h[0].ln_1.weight.dtype == torch.float32  # LayerNorms stay fp32
+        assert not any(t.is_meta for t in m.state_dict().values())
+        assert m.lm_head.weight is m.transformer.wte.weight
+    assert SantaCoderForCausalLM.from_pretrained(path).dtype == torch.bfloat16  # CPU default
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+def err(excinfo):
+    msg = str(excinfo.value)
+    assert "\n" not in msg, "errors are one line"
+    return msg
+
+
+def test_missing_folder_and_bad_hub_id(tmp_path, monkeypatch):
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained(tmp_path / "nope")
+    assert "no such folder" in err(e)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained("no-such-owner/no-such-model")
+    assert "no-such-owner/no-such-model" in err(e) and "hub" in err(e)
+
+
+def test_missing_or_unknown_config(tmp_path):
+    path = save_reference(reference_model(), tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(ConfigError, match="no config.json"):
+        SantaCoderForCausalLM.from_pretrained(path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        SantaCoderForCausalLM.from_pretrained(path)
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    with pytest.raises(ConfigError) as e:
+        SantaCoderForCausalLM.from_pretrained(path)
+    assert "unsupported architecture" in err(e) and "llama" in err(e) and "config.json" in err(e)
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "activation_function": "relu"}))
+    with pytest.raises(ConfigError, match="activation_function='relu'"):
+        SantaCoderForCausalLM.from_pretrained(path)
+    del cfg["n_layer"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match="missing required key 'n_layer'"):
+        SantaCoderForCausalLM.from_pretrained(path)
+
+
+def test_no_weights(tmp_path):
+    save_reference(reference_model(), tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="no weights found"):
+        SantaCoderForCausalLM.from_pretrained(tmp_path)
+
+
+def _rewrite(tmp_path, fn):
+    from safetensors.torch import load_file, save_file
+
+    sd = load_file(tmp_path / "model.safetensors")
+    fn(sd)
+    save_file(sd, tmp_path / "model.safetensors")
+
+
+def test_missing_tensors_are_listed(tmp_path):
+    save_reference(reference_model(), tmp_path)
+    _rewrite(tmp_path, lambda sd: [sd.pop(k) for k in ("transformer.h.1.mlp.c_fc.bias", "transformer.ln_f.weight")])
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained(tmp_path)
+    assert "missing tensors" in err(e)
+    assert "transformer.h.1.mlp.c_fc.bias" in err(e) and "transformer.ln_f.weight" in err(e)
+
+
+def test_wrong_shape_names_tensor_expected_and_got(tmp_path):
+    save_reference(reference_model(), tmp_path)
+    _rewrite(tmp_path, lambda sd: sd.__setitem__("transformer.h.0.attn.c_attn.weight", torch.zeros(64 + 2 * 64, 64)))
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained(tmp_path)
+    assert "transformer.h.0.attn.c_attn.weight expected (96, 64) got (192, 64)" in err(e)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_bin_that_is_not_a_plain_state_dict_is_refused(tmp_path):
+    ref = reference_model()
+    save_reference(ref, tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    torch.save({"model": ref.state_dict(), "step": 3}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained(tmp_path)
+    assert "not a plain state dict" in err(e)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for save in (lambda f: pickle.dump({"x": Evil()}, f), lambda f: torch.save({"x": Evil()}, f)):
+            with open(tmp_path / "pytorch_model.bin", "wb") as f:
+                save(f)
+            with pytest.raises(CheckpointError) as e:
+                SantaCoderForCausalLM.from_pretrained(tmp_path)
+            assert "refused to load" in err(e)
+    finally:
+        os.chdir(cwd)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_missing_shard_and_truncated_file(tmp_path):
+    ref = reference_model()
+    ref.save_pretrained(tmp_path / "s", safe_serialization=True, max_shard_size="100KB")
+    index = json.loads((tmp_path / "s" / "model.safetensors.index.json").read_text())
+    shard = sorted(set(index["weight_map"].values()))[-1]
+    (tmp_path / "s" / shard).unlink()
+    with pytest.raises(CheckpointError, match=f"shard file\\(s\\) missing: {shard}"):
+        SantaCoderForCausalLM.from_pretrained(tmp_path / "s")
+    save_reference(ref, tmp_path / "t")
+    data = (tmp_path / "t" / "model.safetensors").read_bytes()
+    (tmp_path / "t" / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        SantaCoderForCausalLM.from_pretrained(tmp_path / "t")
+
+
+def test_bad_dtype_and_device(tmp_path):
+    path = save_reference(reference_model(), tmp_path)
+    with pytest.raises(ValueError, match="dtype 'int8' is not supported"):
+        SantaCoderForCausalLM.from_pretrained(path, dtype="int8")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            SantaCoderForCausalLM.from_pretrained(path, device="cuda")

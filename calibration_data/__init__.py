@@ -1,0 +1,1 @@
+"""Bundled code corpus and loaders for GPTQ calibration: not built yet."""

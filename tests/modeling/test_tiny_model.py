@@ -1,0 +1,83 @@
+"""The trained fixture: real tokenizer, FIM, stop strings, streaming, and parity with transformers."""
+
+import pytest
+import torch
+
+from modeling import SantaCoderForCausalLM, extract_middle, fim_prompt
+
+
+@pytest.fixture(scope="module")
+def model(tiny_path):
+    return SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="fp32")
+
+
+def test_fixture_greedy_matches_transformers(model, tiny_path):
+    from transformers import GPTBigCodeForCausalLM
+
+    ref = GPTBigCodeForCausalLM.from_pretrained(tiny_path, dtype=torch.float32).eval()
+    tok = model.tokenizer
+    prompts = ["def fibonacci(n):\n", "public static int max(int a, int b) {\n", fim_prompt("function add(a, b) {\n", "\n}\n")]
+    for p in prompts:
+        x = tok(p, return_tensors="pt").input_ids
+        with torch.no_grad():
+            assert torch.allclose(model(x).logits, ref(x).logits, atol=1e-4)
+        expected = ref.generate(x, max_new_tokens=32, do_sample=False, eos_token_id=None, pad_token_id=0)
+        assert torch.equal(model.generate(x, max_new_tokens=32, eos_token_id=[]), expected)
+
+
+def test_fim_tokens_are_single_special_tokens(model):
+    tok = model.tokenizer
+    ids = tok(fim_prompt("a = 1\n", "\nprint(a)")).input_ids
+    names = tok.convert_ids_to_tokens(ids)
+    assert names[0] == "<fim-prefix>" and names[-1] == "<fim-middle>" and "<fim-suffix>" in names
+    assert tok.convert_tokens_to_ids(["<|endoftext|>", "<fim-prefix>", "<fim-middle>", "<fim-suffix>", "<fim-pad>"]) == \
+        list(range(2000, 2005))
+
+
+def test_fim_generation_stops_at_endoftext_and_extracts_middle(model):
+    tok = model.tokenizer
+    prefix, suffix = "def add(a, b):\n    ", "\n\n\ndef sub(a, b):\n    return a - b\n"
+    x = tok(fim_prompt(prefix, suffix), return_tensors="pt").input_ids
+    out = model.generate(x, max_new_tokens=48)
+    new = out[0, x.shape[1]:].tolist()
+    eos = tok.convert_tokens_to_ids("<|endoftext|>")
+    assert eos in new, "the trained model ends its middle with <|endoftext|>"
+    assert new[-1] == eos and out.shape[1] < x.shape[1] + 48  # stopped, not run to the limit
+    middle = extract_middle(out[0], tok)
+    assert middle == tok.decode(new[:-1])
+    assert "<" not in middle or "<fim" not in middle
+
+
+def test_stop_strings(model):
+    tok = model.tokenizer
+    x = tok("import os\nimport sys\n", return_tensors="pt").input_ids
+    free = model.generate(x, max_new_tokens=40, eos_token_id=[])
+    text = tok.decode(free[0, x.shape[1]:])
+    assert "\n" in text[:-1], "the fixture writes lines"
+    out = model.generate(x, max_new_tokens=40, stop="\n", eos_token_id=[])
+    got = tok.decode(out[0, x.shape[1]:])
+    assert got.endswith("\n") and got.count("\n") == 1 and text.startswith(got)
+
+
+def test_stream_yields_the_same_text_as_generate(model):
+    tok = model.tokenizer
+    prompt = "class Stack:\n    def __init__(self):\n"
+    pieces = list(model.stream(prompt, max_new_tokens=30))
+    x = tok(prompt, return_tensors="pt").input_ids
+    out = model.generate(x, max_new_tokens=30)
+    assert len(pieces) > 3
+    assert "".join(pieces) == tok.decode(out[0, x.shape[1]:], skip_special_tokens=True)
+    seen = []
+    model.generate(x, max_new_tokens=30, streamer=seen.append)
+    assert "".join(seen) == "".join(pieces)
+
+
+def test_batched_prompts_with_tokenizer_padding(model):
+    tok = model.tokenizer
+    prompts = ["def f(x):\n", "import java.util.List;\n\npublic class A {\n", "const x = "]
+    enc = tok(prompts, return_tensors="pt", padding=True)
+    out = model.generate(enc.input_ids, attention_mask=enc.attention_mask, max_new_tokens=16, eos_token_id=[])
+    for i, p in enumerate(prompts):
+        x = tok(p, return_tensors="pt").input_ids
+        single = model.generate(x, max_new_tokens=16, eos_token_id=[])
+        assert out[i, enc.input_ids.shape[1]:].tolist() == single[0, x.shape[1]:].tolist()

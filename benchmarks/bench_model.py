@@ -11,7 +11,6 @@ and the last streamed token of a greedy generation; prefill is a forward over th
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from generate import peak_rss_mib  # noqa: E402
 
 
 class Clock:
@@ -98,7 +98,7 @@ def worker(args):
     return dict(impl=args.impl, dtype=args.dtype, threads=args.threads, layers=args.layers,
                 prompt=args.prompt, new=args.new, prefill_ms=round(min(prefills) * 1e3, 1),
                 decode_tok_s=round(decode_tps, 2), build_s=round(t_build, 1),
-                peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+                peak_rss_mib=round(peak_rss_mib()))
 
 
 def main():

@@ -116,7 +116,10 @@ class TensorSource:
                 from safetensors import safe_open
 
                 try:
-                    self._open[path] = safe_open(path, framework="pt")
+                    try:  # pread: tensors land in private memory, one copy, no lazily faulted mmap pages
+                        self._open[path] = safe_open(path, framework="pt", backend="pread")
+                    except TypeError:  # safetensors < 0.8
+                        self._open[path] = safe_open(path, framework="pt")
                 except Exception as e:
                     raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
             else:

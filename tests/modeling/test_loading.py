@@ -191,3 +191,38 @@ def test_bad_dtype_and_device(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             SantaCoderForCausalLM.from_pretrained(path, device="cuda")
+
+
+PEAK_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {root!r})
+from generate import peak_rss_mib
+from modeling import SantaCoderForCausalLM
+import safetensors.torch
+base = peak_rss_mib()
+m = SantaCoderForCausalLM.from_pretrained({path!r}, dtype={dtype!r})
+with torch.no_grad():
+    m(torch.zeros(1, 4, dtype=torch.long))  # touch every weight
+peak = peak_rss_mib()
+weights = sum(p.numel() * p.element_size() for p in m.parameters())  # the tied lm_head counted once
+largest_on_disk = max(p.numel() for p in m.parameters()) * 2  # the file is bf16
+print(int((peak - base) * 2**20), weights, largest_on_disk)
+"""
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+def test_load_peak_memory_is_about_one_copy(tmp_path, dtype):
+    """Loading a 234 MB bf16 checkpoint (as bf16, and converted to fp32) and running it: the process
+    grows by the weights plus one tensor in flight (here wte, 100 MB), not by the file plus the weights."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from modeling import SantaCoderConfig
+
+    cfg = SantaCoderConfig(n_layer=6, n_embd=1024, n_head=8, vocab_size=49280, n_positions=2048)
+    SantaCoderForCausalLM.from_config(cfg, dtype=torch.bfloat16).save_pretrained(tmp_path)
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(root=ROOT, path=str(tmp_path), dtype=dtype)],
+                         capture_output=True, text=True, check=True)
+    grown, weights, largest = map(int, out.stdout.split())
+    assert grown < weights + largest + 48e6, f"peak grew {grown / 1e6:.0f} MB for {weights / 1e6:.0f} MB of weights"

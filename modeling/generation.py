@@ -94,7 +94,8 @@ def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=Fa
     yield input_ids, attention_mask
     B, T = input_ids.shape
     stops = torch.tensor(stop_token_ids(model, eos_token_id), device=input_ids.device, dtype=torch.long)
-    pad = stops[0] if len(stops) else torch.tensor(0, device=input_ids.device)
+    c = model.config
+    pad = torch.tensor(next((i for i in (c.pad_token_id, c.eos_token_id) if i is not None), 0), device=input_ids.device)
     stop = [stop] if isinstance(stop, str) else list(stop or [])
     tok = model.tokenizer if stop else None
     generated = [[] for _ in range(B)] if stop else None

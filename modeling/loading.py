@@ -68,17 +68,34 @@ def resolve_folder(path_or_id: str, revision: str | None = None) -> str:
     if looks_local:
         raise CheckpointError(f"{path_or_id}: no such folder (nor a hub id of the form owner/name)")
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import hf_hub_download, list_repo_files
 
-        return snapshot_download(
-            path_or_id, revision=revision,
-            allow_patterns=["*.json", "*.safetensors", "pytorch_model*.bin", "*.txt", "*.model"],
-        )
+        files = list_repo_files(path_or_id, revision=revision)
+        folder = None
+        for name in hub_files_to_fetch(files, path_or_id):
+            folder = os.path.dirname(hf_hub_download(path_or_id, name, revision=revision))
+            if name.endswith(".index.json"):
+                with open(os.path.join(folder, name)) as f:
+                    for shard in sorted(set(json.load(f)["weight_map"].values())):
+                        hf_hub_download(path_or_id, shard, revision=revision)
+        return folder
+    except CheckpointError:
+        raise
     except Exception as e:  # offline, unknown repo, unknown revision: all end here with the cause named
+        first = str(e).splitlines()[0] if str(e) else ""
         raise CheckpointError(
-            f"{path_or_id}: not a local folder, and downloading it from the hub failed "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+            f"{path_or_id}: not a local folder, and fetching it from the hub failed ({type(e).__name__}: {first})"
         ) from None
+
+
+def hub_files_to_fetch(files: list[str], repo: str) -> list[str]:
+    """config.json, the tokenizer files and the one preferred weight format (safetensors first)."""
+    if "config.json" not in files:
+        raise CheckpointError(f"{repo}: the hub repository has no config.json")
+    weights = next((f for f in WEIGHT_FILES if f in files), None)
+    if weights is None:
+        raise CheckpointError(f"{repo}: the hub repository has none of {', '.join(WEIGHT_FILES)}")
+    return ["config.json", *[f for f in TOKENIZER_FILES + ("generation_config.json",) if f in files], weights]
 
 
 class TensorSource:

@@ -226,3 +226,35 @@ def test_load_peak_memory_is_about_one_copy(tmp_path, dtype):
                          capture_output=True, text=True, check=True)
     grown, weights, largest = map(int, out.stdout.split())
     assert grown < weights + largest + 48e6, f"peak grew {grown / 1e6:.0f} MB for {weights / 1e6:.0f} MB of weights"
+
+
+def test_hub_id_fetches_config_tokenizer_and_one_weight_format(tmp_path, monkeypatch):
+    """The hub path with huggingface_hub's two calls served from a local folder (no network)."""
+    import shutil
+
+    import huggingface_hub
+
+    ref = reference_model()
+    repo = tmp_path / "repo"
+    ref.save_pretrained(repo, safe_serialization=True, max_shard_size="100KB")
+    torch.save(ref.state_dict(), repo / "pytorch_model.bin")  # both formats on the hub: take safetensors
+    (repo / "modeling_gpt2_mq.py").write_text("raise SystemExit('remote code must never be fetched')")
+    fetched, cache = [], tmp_path / "cache"
+
+    def list_repo_files(repo_id, revision=None):
+        assert (repo_id, revision) == ("bigcode/santacoder", "mha")
+        return sorted(p.name for p in repo.iterdir())
+
+    def hf_hub_download(repo_id, filename, revision=None):
+        fetched.append(filename)
+        os.makedirs(cache, exist_ok=True)
+        return shutil.copy(repo / filename, cache / filename)
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", list_repo_files)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    model = SantaCoderForCausalLM.from_pretrained("bigcode/santacoder", revision="mha", dtype="fp32")
+    assert "pytorch_model.bin" not in fetched and "modeling_gpt2_mq.py" not in fetched
+    assert fetched[0] == "config.json" and "model.safetensors.index.json" in fetched
+    assert sum(f.startswith("model-") for f in fetched) >= 2  # every shard
+    with torch.no_grad():
+        assert torch.allclose(model(X).logits, ref(X).logits, atol=1e-4)

@@ -247,9 +247,10 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
         if tuple(lm.shape) != tuple(expected[tied].shape):
             raise CheckpointError(f"{folder}: lm_head.weight expected {tuple(expected[tied].shape)} got {tuple(lm.shape)}")
     model.load_state_dict(state, strict=False, assign=True)
+    del state  # the model holds the only reference now, so packing replaces weights one by one
     model.lm_head.weight = model.transformer.wte.weight
     model.source = folder
-    return model.eval()
+    return model.pack_for_cpu().eval()
 
 
 def random_model(cls, config: SantaCoderConfig, dtype=None, device=None, seed: int = 0):
@@ -268,7 +269,7 @@ def random_model(cls, config: SantaCoderConfig, dtype=None, device=None, seed: i
             else:
                 p.data = torch.empty(p.shape, device=device, dtype=torch.float32).normal_(0, 0.02, generator=g).to(dtype)
     model.lm_head.weight = model.transformer.wte.weight
-    return model.eval()
+    return model.pack_for_cpu().eval()
 
 
 def atomic_folder(out_dir: str):
@@ -293,7 +294,8 @@ def save_model(model, out_dir: str):
 
     tmp = atomic_folder(out_dir)
     try:
-        state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+        state = {k: (v.to_dense() if v.is_mkldnn else v).contiguous()
+                 for k, v in model.state_dict().items() if k != "lm_head.weight"}
         save_file(state, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(model.config.to_dict(), f, indent=2, sort_keys=True)

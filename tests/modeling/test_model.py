@@ -78,8 +78,8 @@ def test_low_precision_close_to_fp32(tmp_path, dtype):
 def overflow_prone_model(dtype):
     """n_positions 2048 and activations past fp16's range unless attention and the residual are guarded.
 
-    Q and K biases of 30 give q.k = 128 * 900 = 115200 > 65504 unless q is scaled before the
-    product; an MLP output bias of 4e4 per layer pushes the residual stream to 8e4 in two layers.
+    Q and K biases of 30 give q.k = 128 * 900 = 115200 > 65504: the scores must be formed in fp32;
+    an MLP output bias of 4e4 per layer pushes the residual stream to 8e4 in two layers.
     """
     from modeling import SantaCoderConfig
 

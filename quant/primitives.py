@@ -1,0 +1,141 @@
+"""Pure quantization primitives: no modules, no devices (tensors in, tensors out, on their own device).
+
+Conventions (GPTQ's, so our tensors are GPTQ v1 tensors):
+- weights are [out, in] as in nn.Linear;
+- `q` holds unsigned codes in [0, 2**bits - 1]; the real value is `scale * (q - zero)`;
+- symmetric means zero = 2**(bits-1) for every group (8 for int4, 128 for int8) and
+  scale = 2 * max|w| / (2**bits - 1);
+- group g covers input columns [g*group_size, (g+1)*group_size); group_size -1 = the whole row.
+
+GPTQ v1 on-disk layout (what `pack_gptq` writes and `unpack_gptq` reads):
+- qweight int32 [in * bits / 32, out]: the codes of input rows 32/bits*i .. 32/bits*i + 32/bits - 1
+  packed into row i, lowest bits first;
+- qzeros int32 [groups, out * bits / 32]: zero - 1, packed along the output dimension;
+- scales fp16 [groups, out]; g_idx int32 [in]: the group of each input column.
+"""
+
+from __future__ import annotations
+
+import torch
+
+BITS = (4, 8)
+
+
+def _check_bits(bits: int):
+    if bits not in BITS:
+        raise ValueError(f"bits={bits} is not supported; use 4 or 8")
+
+
+def group_count(in_features: int, group_size: int) -> int:
+    """Number of groups per row; raises if in_features is not a multiple of group_size."""
+    if group_size == -1:
+        return 1
+    if group_size <= 0 or in_features % group_size:
+        raise ValueError(f"in_features={in_features} is not divisible by group_size={group_size}")
+    return in_features // group_size
+
+
+def quant_params(w: torch.Tensor, bits: int, sym: bool):
+    """Scale and integer zero for each row of w [..., n] (reduced over the last dim), as GPTQ does.
+
+    Asymmetric zeros are kept in [1, maxq]: GPTQ v1 stores zero - 1, so zero 0 cannot be written.
+    """
+    _check_bits(bits)
+    maxq = 2**bits - 1
+    w = w.float()
+    if sym:
+        scale = 2 * w.abs().amax(dim=-1) / maxq
+        zero = torch.full_like(scale, (maxq + 1) // 2)
+    else:
+        lo, hi = w.amin(dim=-1).clamp(max=0), w.amax(dim=-1).clamp(min=0)
+        scale = (hi - lo) / maxq
+        zero = torch.round(-lo / scale.clamp(min=1e-12)).clamp(1, maxq)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row: any scale works
+    return scale, zero.to(torch.int32)
+
+
+def quantize_groupwise(w: torch.Tensor, bits: int, group_size: int = 128, sym: bool = True):
+    """Round-to-nearest group-wise quantization of w [out, in].
+
+    Returns q uint8 [out, in] (codes), scales fp32 [out, groups], zeros int32 [out, groups].
+    """
+    out_f, in_f = w.shape
+    groups = group_count(in_f, group_size)
+    wg = w.float().reshape(out_f, groups, in_f // groups)  # (out, groups, group_size)
+    scale, zero = quant_params(wg, bits, sym)
+    q = torch.round(wg / scale[..., None]) + zero[..., None]
+    q = q.clamp(0, 2**bits - 1).to(torch.uint8).reshape(out_f, in_f)
+    return q, scale, zero
+
+
+def dequantize_groupwise(q, scales, zeros, g_idx=None, group_size: int | None = None, dtype=torch.float32):
+    """w [out, in] = scale * (q - zero) for the group of each input column.
+
+    The group of column i is g_idx[i] when given, else i // group_size (group_size -1: one group).
+    """
+    out_f, in_f = q.shape
+    if g_idx is None:
+        gs = in_f if group_size in (None, -1) else group_size
+        g_idx = torch.arange(in_f, device=q.device) // gs
+    g = g_idx.long()
+    return ((q.float() - zeros[:, g].float()) * scales[:, g].float()).to(dtype)
+
+
+def quantize_int8_per_channel(w: torch.Tensor):
+    """Symmetric per-output-channel int8 (what torch._weight_int8pack_mm takes).
+
+    Returns q int8 [out, in] and scales fp32 [out]; w ~= q * scales[:, None]. Same codes as
+    quantize_groupwise(w, 8, -1, sym=True) shifted by its zero, 128.
+    """
+    q, scale, zero = quantize_groupwise(w, 8, -1, sym=True)
+    return (q.to(torch.int16) - zero).to(torch.int8), scale[:, 0]
+
+
+def pack_rows(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """Pack unsigned codes [rows, cols] along rows into int32 [rows * bits / 32, cols], lowest bits first."""
+    per = 32 // bits
+    rows, cols = codes.shape
+    if rows % per:
+        raise ValueError(f"{rows} rows cannot be packed {per} per int32")
+    c = codes.to(torch.int64).reshape(rows // per, per, cols)
+    shifts = (torch.arange(per, device=codes.device, dtype=torch.int64) * bits)[None, :, None]
+    packed = (c << shifts).sum(dim=1)  # < 2**32
+    return torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
+
+
+def unpack_rows(packed: torch.Tensor, bits: int) -> torch.Tensor:
+    """Inverse of pack_rows: int32 [rows * bits / 32, cols] -> int32 codes [rows, cols]."""
+    per = 32 // bits
+    shifts = (torch.arange(per, device=packed.device, dtype=torch.int32) * bits)[None, :, None]
+    codes = (packed[:, None, :] >> shifts) & (2**bits - 1)  # arithmetic shift, then mask
+    return codes.reshape(-1, packed.shape[1])
+
+
+def pack_gptq(q, scales, zeros, g_idx, bits: int):
+    """GPTQ v1 tensors from codes q [out, in], scales/zeros [out, groups] and g_idx [in].
+
+    Returns dict(qweight, qzeros, scales, g_idx) in the on-disk dtypes and shapes.
+    """
+    _check_bits(bits)
+    if ((zeros < 1) | (zeros > 2**bits - 1)).any():
+        raise ValueError("GPTQ v1 stores zero - 1: zero points must lie in [1, 2**bits - 1]")
+    return dict(
+        qweight=pack_rows(q.t(), bits),  # (in, out) packed along in
+        qzeros=pack_rows(zeros - 1, bits).t().contiguous(),  # (out, groups) packed along out, transposed
+        scales=scales.t().contiguous().to(torch.float16),
+        g_idx=g_idx.to(torch.int32),
+    )
+
+
+def unpack_gptq(qweight, qzeros, scales, g_idx, bits: int):
+    """Codes q [out, in], scales fp32 [out, groups], zeros int32 [out, groups] (the +1 restored), g_idx."""
+    _check_bits(bits)
+    q = unpack_rows(qweight, bits).t().contiguous()
+    zeros = unpack_rows(qzeros.t().contiguous(), bits) + 1  # (out, groups)
+    return q, scales.t().float().contiguous(), zeros, g_idx.to(torch.int32)
+
+
+def default_g_idx(in_features: int, group_size: int, device=None) -> torch.Tensor:
+    """g_idx of a checkpoint without act-order: column i is in group i // group_size."""
+    gs = in_features if group_size == -1 else group_size
+    return (torch.arange(in_features, device=device) // gs).to(torch.int32)

@@ -1,0 +1,86 @@
+"""quant.primitives: round trips, exact GPTQ v1 bit layout, quantization error as SQNR."""
+
+import pytest
+import torch
+
+from quant.primitives import (default_g_idx, dequantize_groupwise, pack_gptq, pack_rows, quantize_groupwise,
+                              quantize_int8_per_channel, unpack_gptq, unpack_rows)
+
+
+def sqnr(ref, x):
+    return (10 * torch.log10(ref.pow(2).mean() / (ref - x).pow(2).mean())).item()
+
+
+def test_pack_rows_hand_computed():
+    # 4-bit: 8 codes per int32, lowest bits first: codes 1..8 -> 0x87654321
+    codes = torch.arange(1, 9, dtype=torch.int32).view(8, 1)
+    assert pack_rows(codes, 4).item() == 0x87654321 - 2**32  # as a signed int32
+    # 8-bit: 4 codes per int32: [0x01, 0x80, 0xff, 0x7f] -> 0x7fff8001
+    codes = torch.tensor([[0x01], [0x80], [0xFF], [0x7F]])
+    assert pack_rows(codes, 8).item() == 0x7FFF8001
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_pack_unpack_identity(bits):
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randint(0, 2**bits, (64, 24), generator=g, dtype=torch.int32)
+    assert torch.equal(unpack_rows(pack_rows(codes, bits), bits), codes)
+
+
+def test_gptq_layout_small_example():
+    """out=8, in=8, int4, one group: the symmetric zero 8 is stored as 7 in every nibble."""
+    q = torch.arange(64, dtype=torch.uint8).view(8, 8) % 16  # q[o, i] = (8*o + i) % 16
+    scales = torch.full((8, 1), 0.5)
+    zeros = torch.full((8, 1), 8, dtype=torch.int32)
+    t = pack_gptq(q, scales, zeros, default_g_idx(8, -1), bits=4)
+    assert t["qweight"].shape == (1, 8) and t["qweight"].dtype == torch.int32
+    # column o of qweight packs q[o, 0..7] = (8o..8o+7) % 16; o=0 -> 0x76543210, o=1 -> 0xfedcba98
+    assert t["qweight"][0, 0].item() == 0x76543210
+    assert t["qweight"][0, 1].item() == 0xFEDCBA98 - 2**32
+    assert t["qzeros"].shape == (1, 1) and t["qzeros"].item() == 0x77777777
+    assert t["scales"].dtype == torch.float16 and t["scales"].shape == (1, 8)
+    assert torch.equal(t["g_idx"], torch.zeros(8, dtype=torch.int32))
+
+
+@pytest.mark.parametrize("bits,group_size,sym", [(4, 128, True), (4, 128, False), (4, 32, True), (4, 64, False),
+                                                  (4, -1, True), (8, -1, True), (8, 128, False)])
+def test_gptq_round_trip(bits, group_size, sym):
+    w = torch.randn(96, 256, generator=torch.Generator().manual_seed(1))
+    q, scales, zeros = quantize_groupwise(w, bits, group_size, sym)
+    g_idx = default_g_idx(256, group_size)
+    t = pack_gptq(q, scales, zeros, g_idx, bits)
+    groups = 1 if group_size == -1 else 256 // group_size
+    assert t["qweight"].shape == (256 * bits // 32, 96) and t["qzeros"].shape == (groups, 96 * bits // 32)
+    q2, s2, z2, g2 = unpack_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], bits)
+    assert torch.equal(q2, q.to(torch.int32)) and torch.equal(z2, zeros) and torch.equal(g2, g_idx)
+    assert torch.equal(s2, scales.half().float())
+    # the dequantized weight is close to w: every code is within half a step of the original
+    dq = dequantize_groupwise(q, scales, zeros, group_size=group_size)
+    step = scales.repeat_interleave(256 // groups, dim=1)
+    inside = (w - dq).abs() <= step / 2 + 1e-6
+    if sym:  # the symmetric grid clips the positive end by one step at most
+        inside |= (w - dq).abs() <= step + 1e-6
+    assert inside.all()
+
+
+def test_sqnr_on_gaussian_weights():
+    w = torch.randn(512, 2048, generator=torch.Generator().manual_seed(2))
+    q8, s8 = quantize_int8_per_channel(w)
+    assert q8.dtype == torch.int8 and q8.min() >= -128 and q8.max() <= 127
+    assert sqnr(w, q8.float() * s8[:, None]) > 38
+    q, s, z = quantize_groupwise(w, 4, 128, sym=True)
+    int4_sym = sqnr(w, dequantize_groupwise(q, s, z, group_size=128))
+    q, s, z = quantize_groupwise(w, 4, 128, sym=False)
+    int4_asym = sqnr(w, dequantize_groupwise(q, s, z, group_size=128))
+    assert int4_sym > 18 and int4_asym > 18
+
+
+def test_bad_input():
+    w = torch.randn(8, 100)
+    with pytest.raises(ValueError, match="in_features=100 is not divisible by group_size=128"):
+        quantize_groupwise(w, 4, 128)
+    with pytest.raises(ValueError, match="bits=3"):
+        quantize_groupwise(w, 3, -1)
+    with pytest.raises(ValueError, match="zero points"):
+        pack_gptq(torch.zeros(8, 8, dtype=torch.uint8), torch.ones(8, 1), torch.zeros(8, 1, dtype=torch.int32),
+                  default_g_idx(8, -1), 4)

@@ -1,0 +1,27 @@
+"""QuantConfig: the one place where quantization defaults live (the CLI reads them from here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BLOCK_LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+METHODS = ("rtn", "gptq", "bnb")
+
+
+@dataclass
+class QuantConfig:
+    method: str = "gptq"  # rtn | gptq | bnb
+    bits: int = 4  # 4 | 8
+    group_size: int = 128  # -1 = one group per row
+    sym: bool = True
+    act_order: bool = False  # GPTQ's desc_act: quantize columns by decreasing Hessian diagonal
+    damp_percent: float = 0.01  # GPTQ damping, a fraction of the mean Hessian diagonal
+    modules: tuple = BLOCK_LINEARS  # Linear names inside each block that are quantized
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is not supported; use one of {', '.join(METHODS)}")
+        if self.bits not in (4, 8):
+            raise ValueError(f"bits={self.bits} is not supported; use 4 or 8")
+        if self.group_size != -1 and self.group_size <= 0:
+            raise ValueError(f"group_size={self.group_size} must be positive or -1 (one group per row)")

@@ -1,0 +1,43 @@
+"""quantize_ on the trained fixture: module swap, logits close to bf16, greedy generation through the cache."""
+
+import pytest
+import torch
+
+from modeling import SantaCoderForCausalLM
+from quant import GPTQLinear, QuantConfig, quantize_
+
+
+def sqnr(ref, x):
+    return (10 * torch.log10(ref.pow(2).mean() / (ref - x).pow(2).mean())).item()
+
+
+@pytest.fixture(scope="module")
+def prompt_ids(tiny_path):
+    tok = SantaCoderForCausalLM.from_pretrained(tiny_path).tokenizer
+    text = "import os\n\n\ndef read_lines(path):\n    with open(path) as f:\n        return f.read().splitlines()\n"
+    return tok(text, return_tensors="pt").input_ids
+
+
+@pytest.mark.parametrize("bits,group_size,bound", [(8, -1, 35), (4, 128, 15)])
+def test_rtn_model_close_to_bf16_and_generates(tiny_path, prompt_ids, bits, group_size, bound):
+    fp = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16")
+    with torch.no_grad():
+        ref = fp(prompt_ids).logits
+    model = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16"),
+                      QuantConfig(method="rtn", bits=bits, group_size=group_size))
+    swapped = [m for m in model.transformer.h.modules() if isinstance(m, GPTQLinear)]
+    assert len(swapped) == 4 * model.config.n_layer and all(m.kernel.startswith("cpu-") for m in swapped)
+    with torch.no_grad():
+        got = model(prompt_ids).logits
+    assert sqnr(ref, got) > bound, f"int{bits}: logits SQNR {sqnr(ref, got):.1f} dB"
+    # Greedy generation through the KV cache picks what a full forward of the same model would.
+    out = model.generate(prompt_ids, max_new_tokens=12, eos_token_id=[])
+    with torch.no_grad():
+        full = model(out[:, :-1]).logits[0, prompt_ids.shape[1] - 1:].argmax(-1)
+    assert torch.equal(full, out[0, prompt_ids.shape[1]:])
+
+
+def test_not_yet_available_methods(tiny_path):
+    model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16")
+    with pytest.raises(NotImplementedError, match="gptq"):
+        quantize_(model, QuantConfig(method="gptq"))

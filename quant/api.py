@@ -24,15 +24,32 @@ def set_module(root: nn.Module, name: str, module: nn.Module):
 def quantize_(model, config: QuantConfig, calibration=None):
     """Quantize `model` in place (module swap) and return it.
 
-    method="rtn": round to nearest, no data. method="gptq": needs `calibration` token blocks.
+    method="rtn": round to nearest, no data; method="bnb": bitsandbytes LLM.int8 / NF4 / FP4;
+    method="gptq": needs `calibration` token blocks. With config.lm_head, lm_head becomes a
+    quantized copy and wte stays as it is for the embedding lookup.
     """
     if config.method == "gptq":
         raise NotImplementedError("method='gptq' is not available yet in this version; use method='rtn'")
-    if config.method == "bnb":
-        raise NotImplementedError("method='bnb' is not available yet in this version; use method='rtn'")
     dtype = model.dtype
+    make = _bnb_maker(config, dtype) if config.method == "bnb" else _rtn_maker(config, dtype)
     items = list(block_linears(model, config))
-    for i, name, lin in tqdm(items, desc=f"RTN int{config.bits}", unit="linear", leave=False):
-        q = GPTQLinear.from_linear(lin, config.bits, config.group_size, config.sym, name=f"transformer.h.{i}.{name}")
-        set_module(model.transformer.h[i], name, q.prepare(dtype))
+    for i, name, lin in tqdm(items, desc=f"{config.method} int{config.bits}", unit="linear", leave=False):
+        set_module(model.transformer.h[i], name, make(lin, f"transformer.h.{i}.{name}"))
+    if config.lm_head:
+        model.lm_head = make(model.lm_head, "lm_head")  # an untied, quantized copy; wte is untouched
     return model
+
+
+def _rtn_maker(config, dtype):
+    def make(lin, name):
+        return GPTQLinear.from_linear(lin, config.bits, config.group_size, config.sym, name=name).prepare(dtype)
+
+    return make
+
+
+def _bnb_maker(config, dtype):
+    from . import bnb  # raises an ImportError naming the `bnb` extra when bitsandbytes is missing
+
+    if config.bits == 8:
+        return lambda lin, name: bnb.Bnb8bitLinear.from_linear(lin)
+    return lambda lin, name: bnb.Bnb4bitLinear.from_linear(lin, config.bnb_4bit_quant_type, compute_dtype=dtype)

@@ -17,11 +17,17 @@ class QuantConfig:
     act_order: bool = False  # GPTQ's desc_act: quantize columns by decreasing Hessian diagonal
     damp_percent: float = 0.01  # GPTQ damping, a fraction of the mean Hessian diagonal
     modules: tuple = BLOCK_LINEARS  # Linear names inside each block that are quantized
+    lm_head: bool | None = None  # quantize an untied copy of lm_head; None = yes for int4 (rtn/gptq)
+    bnb_4bit_quant_type: str = "nf4"  # method="bnb", bits=4: nf4 or fp4
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r} is not supported; use one of {', '.join(METHODS)}")
         if self.bits not in (4, 8):
             raise ValueError(f"bits={self.bits} is not supported; use 4 or 8")
+        if self.bnb_4bit_quant_type not in ("nf4", "fp4"):
+            raise ValueError(f"bnb_4bit_quant_type={self.bnb_4bit_quant_type!r} is not supported; use nf4 or fp4")
+        if self.lm_head is None:
+            self.lm_head = self.bits == 4 and self.method != "bnb"
         if self.group_size != -1 and self.group_size <= 0:
             raise ValueError(f"group_size={self.group_size} must be positive or -1 (one group per row)")

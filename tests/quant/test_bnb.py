@@ -1,0 +1,73 @@
+"""bitsandbytes backend on CPU: accuracy, bnb's own state-dict keys, the eval-forward save guard."""
+
+import importlib
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+
+bnb = pytest.importorskip("bitsandbytes", reason="the bnb extra is not installed")
+
+from quant import QuantConfig, quantize_  # noqa: E402
+from quant.bnb import Bnb4bitLinear, Bnb8bitLinear  # noqa: E402
+
+
+def sqnr(ref, x):
+    return (10 * torch.log10(ref.float().pow(2).mean() / (ref.float() - x.float()).pow(2).mean())).item()
+
+
+def gaussian_linear(in_f=1024, out_f=256):
+    g = torch.Generator().manual_seed(0)
+    lin = nn.Linear(in_f, out_f)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(out_f, in_f, generator=g) / in_f**0.5)
+        lin.bias.zero_()
+    return lin
+
+
+X = torch.randn(6, 1024, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("kind,bound", [("int8", 38), ("nf4", 19), ("fp4", 17)])
+def test_accuracy_and_dequantize(kind, bound):
+    lin = gaussian_linear()
+    m = Bnb8bitLinear.from_linear(lin) if kind == "int8" else Bnb4bitLinear.from_linear(lin, kind)
+    with torch.no_grad():
+        ref = lin(X)
+        got = m(X if kind == "int8" else X.to(torch.bfloat16))
+    assert sqnr(ref, got) > bound, f"{kind}: {sqnr(ref, got):.1f} dB"
+    dq = m.dequantize()
+    assert dq.shape == lin.weight.shape
+    assert sqnr(X @ dq.t(), got) > 30  # the forward pass uses the weights dequantize() returns
+
+
+def test_state_dict_uses_bnb_keys_and_4bit_save_guard():
+    m8 = Bnb8bitLinear.from_linear(gaussian_linear())
+    assert {"weight", "bias", "SCB"} <= set(m8.state_dict())
+    m4 = Bnb4bitLinear.from_linear(gaussian_linear(), "nf4")
+    keys = set(m4.state_dict())
+    assert {"weight", "bias", "weight.absmax", "weight.quant_state.bitsandbytes__nf4"} <= keys
+    m4.eval()
+    with torch.no_grad():
+        m4(X.to(torch.bfloat16))
+    with pytest.raises(RuntimeError, match="corrupted"):
+        m4.state_dict()
+
+
+def test_quantize_bnb_swaps_block_linears(tmp_path):
+    from conftest import reference_model, save_reference
+    from modeling import SantaCoderForCausalLM
+
+    model = SantaCoderForCausalLM.from_pretrained(save_reference(reference_model(), tmp_path), dtype="bf16")
+    quantize_(model, QuantConfig(method="bnb", bits=4))
+    assert all(isinstance(b.mlp.c_fc, Bnb4bitLinear) and isinstance(b.attn.c_attn, Bnb4bitLinear)
+               for b in model.transformer.h)
+    assert model.lm_head.weight is model.transformer.wte.weight  # bnb leaves lm_head tied by default
+
+
+def test_missing_bitsandbytes_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)
+    monkeypatch.delitem(sys.modules, "quant.bnb", raising=False)
+    with pytest.raises(ImportError, match=r"santacoder-quant\[bnb\]"):
+        importlib.import_module("quant.bnb")

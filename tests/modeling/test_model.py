@@ -101,3 +101,22 @@ def test_fp16_full_context_is_finite_and_close_to_fp32():
     assert torch.isfinite(fp16).all()
     sqnr = 10 * torch.log10(fp32.pow(2).mean() / (fp32 - fp16).pow(2).mean())
     assert sqnr > 20, f"fp16 logits SQNR {sqnr:.1f} dB"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_packed_cpu_linears_match_plain_linears(tmp_path, dtype):
+    from modeling.model import Linear, can_pack
+
+    if not can_pack(torch.device("cpu"), dtype):
+        pytest.skip(f"oneDNN packing unavailable for {dtype} on this CPU")
+    model = SantaCoderForCausalLM.from_pretrained(save_reference(reference_model(), tmp_path), dtype=dtype)
+    linears = [m for m in model.transformer.h.modules() if isinstance(m, Linear)]
+    assert linears and all(m.weight.is_mkldnn for m in linears)  # the fast path is the one in use
+    x = torch.randint(0, 97, (2, 20), generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        packed = model(x).logits
+        for m in linears:
+            m.weight = torch.nn.Parameter(m.weight.to_dense(), requires_grad=False)
+        plain = model(x).logits
+    tol = 1e-4 if dtype == torch.float32 else 1e-2  # fp32: summation order differs, ~1e-6 relative
+    assert torch.allclose(packed, plain, atol=tol, rtol=tol)

@@ -34,18 +34,37 @@ def test_fim_tokens_are_single_special_tokens(model):
         list(range(2000, 2005))
 
 
-def test_fim_generation_stops_at_endoftext_and_extracts_middle(model):
+def test_fixture_uses_the_suffix_in_fim(model):
+    """The fixture learned FIM: a middle costs fewer nats after <fim-prefix>P<fim-suffix>S<fim-middle> than after P."""
     tok = model.tokenizer
+    text = ("def read_config(path):\n    with open(path) as f:\n        data = json.load(f)\n"
+            "    return data\n\n\ndef write_config(path, data):\n    with open(path, 'w') as f:\n"
+            "        json.dump(data, f)\n")
+    losses = {"psm": [], "l2r": []}
+    for a, b in [(20, 45), (60, 80), (100, 140), (150, 190)]:
+        pre, mid, suf = text[:a], text[a:b], text[b:]
+        mid_ids = tok(mid).input_ids + [tok.eos_token_id]
+        for kind, ctx in (("psm", tok(fim_prompt(pre, suf)).input_ids), ("l2r", tok(pre).input_ids)):
+            ids = torch.tensor([ctx + mid_ids])
+            with torch.no_grad():
+                lp = model(ids).logits[0, len(ctx) - 1 : -1].log_softmax(-1)
+            losses[kind].append(-lp[torch.arange(len(mid_ids)), torch.tensor(mid_ids)].mean().item())
+    psm, l2r = sum(losses["psm"]) / 4, sum(losses["l2r"]) / 4
+    assert psm < l2r - 0.1, f"middle loss with the suffix {psm:.2f} vs without {l2r:.2f}"
+
+
+def test_fim_generation_stops_at_fim_tokens_and_extracts_middle(model):
+    from modeling.generation import stop_token_ids
+
+    tok = model.tokenizer
+    assert stop_token_ids(model, None) == list(range(2000, 2005))  # <|endoftext|> and the four FIM tokens
     prefix, suffix = "def add(a, b):\n    ", "\n\n\ndef sub(a, b):\n    return a - b\n"
     x = tok(fim_prompt(prefix, suffix), return_tensors="pt").input_ids
-    out = model.generate(x, max_new_tokens=48)
+    out = model.generate(x, max_new_tokens=24)
     new = out[0, x.shape[1]:].tolist()
-    eos = tok.convert_tokens_to_ids("<|endoftext|>")
-    assert eos in new, "the trained model ends its middle with <|endoftext|>"
-    assert new[-1] == eos and out.shape[1] < x.shape[1] + 48  # stopped, not run to the limit
-    middle = extract_middle(out[0], tok)
-    assert middle == tok.decode(new[:-1])
-    assert "<" not in middle or "<fim" not in middle
+    stop = next((i for i, t in enumerate(new) if t >= 2000), len(new))
+    assert new[stop + 1:] == [], "generation ends at the first <|endoftext|> or FIM token"
+    assert extract_middle(out[0], tok) == tok.decode(new[:stop])
 
 
 def test_stop_strings(model):

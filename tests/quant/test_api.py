@@ -41,3 +41,20 @@ def test_not_yet_available_methods(tiny_path):
     model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16")
     with pytest.raises(NotImplementedError, match="gptq"):
         quantize_(model, QuantConfig(method="gptq"))
+
+
+def test_quantized_lm_head_is_an_untied_copy(tiny_path, prompt_ids):
+    fp = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16")
+    with torch.no_grad():
+        ref = fp(prompt_ids).logits
+    wte = fp.transformer.wte.weight.detach().clone()
+    model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16")
+    quantize_(model, QuantConfig(method="rtn", bits=4))  # int4: lm_head quantized by default
+    assert isinstance(model.lm_head, GPTQLinear) and model.lm_head.kernel == "cpu-int4"
+    assert torch.equal(model.transformer.wte.weight, wte)  # the embedding is untouched
+    plain = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16"),
+                      QuantConfig(method="rtn", bits=4, lm_head=False))
+    assert plain.lm_head.weight is plain.transformer.wte.weight
+    with torch.no_grad():
+        with_head, without_head = model(prompt_ids).logits, plain(prompt_ids).logits
+    assert sqnr(ref, with_head) > 14 and sqnr(ref, with_head) < sqnr(ref, without_head)

@@ -1,0 +1,145 @@
+"""Full-size SantaCoder on CPU: bf16 against weight-only int8 / int4 (ours, RTN) and bitsandbytes.
+
+Random weights from the 1.1B config (values do not change speed), 2 threads, each variant in a
+fresh process. Reports decode tok/s, prefill time, peak RSS, the weight bytes read per decoded
+token, and the achieved GB/s as a fraction of the read bandwidth measured in the same process
+(summing a 1 GiB tensor).
+
+    python benchmarks/bench_quant.py                 # -> benchmarks/results/quant_cpu.md
+    python benchmarks/bench_quant.py --variants bf16 int4
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from benchmarks.bench_model import Clock  # noqa: E402
+from generate import peak_rss_mib  # noqa: E402
+
+VARIANTS = {  # name -> QuantConfig kwargs (None = unquantized bf16)
+    "bf16": None,
+    "int8": dict(method="rtn", bits=8, group_size=-1, lm_head=False),
+    "int8+head": dict(method="rtn", bits=8, group_size=-1, lm_head=True),
+    "int4-g128": dict(method="rtn", bits=4, group_size=128, lm_head=False),
+    "int4-g128+head": dict(method="rtn", bits=4, group_size=128, lm_head=True),
+    "bnb-int8": dict(method="bnb", bits=8),
+    "bnb-nf4": dict(method="bnb", bits=4),
+}
+
+
+def read_bandwidth_gbs() -> float:
+    x = torch.ones(2**28, dtype=torch.float32)  # 1 GiB
+    x.sum()
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        x.sum()
+        best = min(best, time.perf_counter() - t)
+    return x.numel() * 4 / best / 1e9
+
+
+def bytes_per_token(model) -> int:
+    """Bytes of weights one decode step reads: every Linear of the blocks and the lm_head."""
+    n = 0
+    for m in list(model.transformer.h.modules()) + [model.lm_head]:
+        if len(list(m.children())):
+            continue
+        for t in list(m.parameters(recurse=False)) + list(m.buffers(recurse=False)):
+            if t.dim() >= 1 and t.numel() > 1:
+                n += t.numel() * t.element_size() if not t.is_mkldnn else t.to_dense().numel() * t.element_size()
+    for m in model.modules():  # kernel layouts built at prepare time are plain attributes
+        for name in ("w4", "sz", "w8", "s8"):
+            t = getattr(m, name, None)
+            if torch.is_tensor(t):
+                n += t.numel() * t.element_size()
+        if getattr(m, "kernel", None) in ("cpu-int4", "cpu-int8"):  # GPTQ buffers are not read at run time
+            n -= sum(getattr(m, k).numel() * getattr(m, k).element_size() for k in ("qweight", "qzeros", "scales", "g_idx"))
+    return n
+
+
+def worker(args):
+    from modeling import SantaCoderConfig, SantaCoderForCausalLM
+    from quant import QuantConfig, quantize_
+
+    torch.set_num_threads(args.threads)
+    bw = read_bandwidth_gbs()
+    model = SantaCoderForCausalLM.from_config(SantaCoderConfig(n_layer=args.layers), dtype=torch.bfloat16)
+    spec = VARIANTS[args.variant]
+    t0 = time.perf_counter()
+    if spec is not None:
+        quantize_(model, QuantConfig(**spec))
+    t_quant = time.perf_counter() - t0
+    x = torch.randint(0, 49152, (1, args.prompt), generator=torch.Generator().manual_seed(1))
+
+    def run(n):
+        clock = Clock()
+        model.generate(x, max_new_tokens=n, eos_token_id=[], streamer=clock)
+        return clock.times
+
+    run(4)
+    prefills = []
+    for _ in range(3):
+        t = time.perf_counter()
+        with torch.inference_mode():
+            model(x, cache=model.new_cache(1, args.prompt + 1), last_only=True)
+        prefills.append(time.perf_counter() - t)
+    times = run(args.new)
+    tps = (len(times) - 1) / (times[-1] - times[0])
+    nbytes = bytes_per_token(model)
+    return dict(variant=args.variant, decode_tok_s=round(tps, 2), prefill_ms=round(min(prefills) * 1e3, 1),
+                peak_rss_mib=round(peak_rss_mib()), weight_mb_per_token=round(nbytes / 1e6),
+                achieved_gbs=round(nbytes * tps / 1e9, 1), bandwidth_gbs=round(bw, 1),
+                bandwidth_fraction=round(nbytes * tps / 1e9 / bw, 2), quantize_s=round(t_quant, 1))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--layers", type=int, default=24)
+    p.add_argument("--prompt", type=int, default=128)
+    p.add_argument("--new", type=int, default=64)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "quant_cpu"))
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    rows = []
+    for v in args.variants:
+        cmd = [sys.executable, __file__, "--worker", "--variant", v, "--threads", str(args.threads),
+               "--layers", str(args.layers), "--prompt", str(args.prompt), "--new", str(args.new)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(f"{v} failed:\n{out.stderr[-2000:]}")
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(rows[-1], file=sys.stderr)
+    base = next((r for r in rows if r["variant"] == "bf16"), None)
+    lines = [f"Full-size SantaCoder ({args.layers} layers, random weights), CPU, {args.threads} threads, prompt "
+             f"{args.prompt}, {args.new} new tokens, torch {torch.__version__}.", "",
+             f"| variant | decode tok/s | vs bf16 | prefill {args.prompt} ms | weights read/token MB | achieved GB/s "
+             f"| of measured bandwidth | peak RSS MiB |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{r['decode_tok_s'] / base['decode_tok_s']:.2f}x" if base else "-"
+        lines.append(f"| {r['variant']} | {r['decode_tok_s']} | {ratio} | {r['prefill_ms']} | {r['weight_mb_per_token']} "
+                     f"| {r['achieved_gbs']} | {r['bandwidth_fraction']:.0%} of {r['bandwidth_gbs']} | "
+                     f"{r['peak_rss_mib']} |")
+    report = "\n".join(lines)
+    print(report)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out + ".md", "w") as f:
+        f.write(report + "\n")
+    with open(args.out + ".json", "w") as f:
+        json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -50,7 +50,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     dt = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    print(f"| case | fold (ms) | fold-sdpa (ms) | sdpa-gqa (ms) |\n|---|---|---|---|")
+    print("| case | fold (ms) | fold-sdpa (ms) | sdpa-gqa (ms) |\n|---|---|---|---|")
     for T in (128, 512, 2048):  # prefill: T tokens, no cache
         q = torch.randn(1, NH, T, HD, dtype=dt)
         k, v = torch.randn(1, 1, T, HD, dtype=dt), torch.randn(1, 1, T, HD, dtype=dt)

@@ -36,7 +36,7 @@ def main():
 
     plain = lambda x, i: F.linear(x, weights[i], bias)  # noqa: E731
     onednn = lambda x, i: torch.ops.mkldnn._linear_pointwise(x, packed[i], bias, "none", [], "")  # noqa: E731
-    print(f"| tokens | F.linear ms (GB/s) | packed ms (GB/s) | speedup |\n|---|---|---|---|")
+    print("| tokens | F.linear ms (GB/s) | packed ms (GB/s) | speedup |\n|---|---|---|---|")
     for M in (1, 4, 128):
         a, b = run(plain, M), run(onednn, M)
         print(f"| {M} | {a * 1e3:.1f} ({gb / a:.1f}) | {b * 1e3:.1f} ({gb / b:.1f}) | {a / b:.2f}x |")

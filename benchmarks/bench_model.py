@@ -11,7 +11,6 @@ and the last streamed token of a greedy generation; prefill is a forward over th
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -19,22 +18,8 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from benchmarks.common import Clock, run_fresh, save_report  # noqa: E402
 from generate import peak_rss_mib  # noqa: E402
-
-
-class Clock:
-    """put/end streamer recording when each generated token arrives."""
-
-    def __init__(self):
-        self.times, self.prompt_seen = [], False
-
-    def put(self, ids):
-        if self.prompt_seen:
-            self.times.append(time.perf_counter())
-        self.prompt_seen = True
-
-    def end(self):
-        pass
 
 
 def build(impl, dtype, n_layer):
@@ -78,7 +63,7 @@ def worker(args):
         else:
             model.generate(x, max_new_tokens=n_new, min_new_tokens=n_new, do_sample=False, streamer=clock,
                            pad_token_id=0)
-        return clock.times
+        return clock
 
     def prefill():
         with torch.inference_mode():
@@ -93,8 +78,7 @@ def worker(args):
         t = time.perf_counter()
         prefill()
         prefills.append(time.perf_counter() - t)
-    times = run(args.new)
-    decode_tps = (len(times) - 1) / (times[-1] - times[0])
+    decode_tps = run(args.new).decode_tok_s()
     return dict(impl=args.impl, dtype=args.dtype, threads=args.threads, layers=args.layers,
                 prompt=args.prompt, new=args.new, prefill_ms=round(min(prefills) * 1e3, 1),
                 decode_tok_s=round(decode_tps, 2), build_s=round(t_build, 1),
@@ -117,16 +101,9 @@ def main():
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    rows = []
-    for dtype in args.dtypes:
-        for impl in args.impls:
-            cmd = [sys.executable, __file__, "--worker", "--impl", impl, "--dtype", dtype, "--threads",
-                   str(args.threads), "--layers", str(args.layers), "--prompt", str(args.prompt), "--new", str(args.new)]
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            if out.returncode:
-                sys.exit(f"{impl} {dtype} failed:\n{out.stderr[-2000:]}")
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(rows[-1], file=sys.stderr)
+    common = ["--threads", args.threads, "--layers", args.layers, "--prompt", args.prompt, "--new", args.new]
+    rows = [run_fresh(__file__, ["--impl", impl, "--dtype", dtype, *common])
+            for dtype in args.dtypes for impl in args.impls]
     lines = [f"Full-size SantaCoder ({args.layers} layers, random weights), CPU, {args.threads} threads, "
              f"prompt {args.prompt} tokens, {args.new} new tokens (greedy), torch {torch.__version__}.", "",
              f"| model | dtype | decode tok/s | prefill {args.prompt} ms | peak RSS MiB | decode vs transformers |",
@@ -136,13 +113,7 @@ def main():
         ratio = f"{r['decode_tok_s'] / base['decode_tok_s']:.2f}x" if base else "-"
         lines.append(f"| {r['impl']} | {r['dtype']} | {r['decode_tok_s']} | {r['prefill_ms']} | "
                      f"{r['peak_rss_mib']} | {ratio} |")
-    report = "\n".join(lines)
-    print(report)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".md", "w") as f:
-        f.write(report + "\n")
-    with open(args.out + ".json", "w") as f:
-        json.dump(rows, f, indent=1)
+    save_report(args.out, lines, rows)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ token, and the achieved GB/s as a fraction of the read bandwidth measured in the
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -20,7 +19,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from benchmarks.bench_model import Clock  # noqa: E402
+from benchmarks.common import Clock, run_fresh, save_report  # noqa: E402
 from generate import peak_rss_mib  # noqa: E402
 
 VARIANTS = {  # name -> QuantConfig kwargs (None = unquantized bf16)
@@ -81,7 +80,7 @@ def worker(args):
     def run(n):
         clock = Clock()
         model.generate(x, max_new_tokens=n, eos_token_id=[], streamer=clock)
-        return clock.times
+        return clock
 
     run(4)
     prefills = []
@@ -90,8 +89,7 @@ def worker(args):
         with torch.inference_mode():
             model(x, cache=model.new_cache(1, args.prompt + 1), last_only=True)
         prefills.append(time.perf_counter() - t)
-    times = run(args.new)
-    tps = (len(times) - 1) / (times[-1] - times[0])
+    tps = run(args.new).decode_tok_s()
     nbytes = bytes_per_token(model)
     return dict(variant=args.variant, decode_tok_s=round(tps, 2), prefill_ms=round(min(prefills) * 1e3, 1),
                 peak_rss_mib=round(peak_rss_mib()), weight_mb_per_token=round(nbytes / 1e6),
@@ -113,15 +111,8 @@ def main():
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    rows = []
-    for v in args.variants:
-        cmd = [sys.executable, __file__, "--worker", "--variant", v, "--threads", str(args.threads),
-               "--layers", str(args.layers), "--prompt", str(args.prompt), "--new", str(args.new)]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode:
-            sys.exit(f"{v} failed:\n{out.stderr[-2000:]}")
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(rows[-1], file=sys.stderr)
+    common = ["--threads", args.threads, "--layers", args.layers, "--prompt", args.prompt, "--new", args.new]
+    rows = [run_fresh(__file__, ["--variant", v, *common]) for v in args.variants]
     base = next((r for r in rows if r["variant"] == "bf16"), None)
     lines = [f"Full-size SantaCoder ({args.layers} layers, random weights), CPU, {args.threads} threads, prompt "
              f"{args.prompt}, {args.new} new tokens, torch {torch.__version__}.", "",
@@ -132,13 +123,7 @@ def main():
         lines.append(f"| {r['variant']} | {r['decode_tok_s']} | {ratio} | {r['prefill_ms']} | {r['weight_mb_per_token']} "
                      f"| {r['achieved_gbs']} | {r['bandwidth_fraction']:.0%} of {r['bandwidth_gbs']} | "
                      f"{r['peak_rss_mib']} |")
-    report = "\n".join(lines)
-    print(report)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".md", "w") as f:
-        f.write(report + "\n")
-    with open(args.out + ".json", "w") as f:
-        json.dump(rows, f, indent=1)
+    save_report(args.out, lines, rows)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 
 # Activations of the published configs; all but "gelu" are the tanh approximation.

@@ -19,7 +19,7 @@ import zipfile
 
 import torch
 
-from .config import ConfigError, SantaCoderConfig
+from .config import SantaCoderConfig
 
 log = logging.getLogger(__name__)
 

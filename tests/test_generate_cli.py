@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import torch
 
 from conftest import ROOT
 from modeling import SantaCoderForCausalLM, extract_middle, fim_prompt

@@ -1,0 +1,46 @@
+"""Shared by the benchmarks: one case per fresh process, a streaming clock, the report writer."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+class Clock:
+    """put/end streamer recording when each generated token arrives (the first put is the prompt)."""
+
+    def __init__(self):
+        self.times, self.prompt_seen = [], False
+
+    def put(self, ids):
+        if self.prompt_seen:
+            self.times.append(time.perf_counter())
+        self.prompt_seen = True
+
+    def end(self):
+        pass
+
+    def decode_tok_s(self) -> float:
+        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
+
+
+def run_fresh(script: str, args: list) -> dict:
+    """Run `script --worker ARGS` in a new Python process (its own peak RSS) and return its JSON row."""
+    out = subprocess.run([sys.executable, script, "--worker", *map(str, args)], capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"{' '.join(map(str, args))} failed:\n{out.stderr[-2000:]}")
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    print(row, file=sys.stderr)
+    return row
+
+
+def save_report(out: str, lines: list, rows: list):
+    """Print the markdown report and write it as OUT.md with the raw rows as OUT.json."""
+    report = "\n".join(lines)
+    print(report)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out + ".md", "w") as f:
+        f.write(report + "\n")
+    with open(out + ".json", "w") as f:
+        json.dump(rows, f, indent=1)

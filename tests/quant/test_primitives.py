@@ -55,7 +55,7 @@ def test_gptq_round_trip(bits, group_size, sym):
     assert torch.equal(q2, q.to(torch.int32)) and torch.equal(z2, zeros) and torch.equal(g2, g_idx)
     assert torch.equal(s2, scales.half().float())
     # the dequantized weight is close to w: every code is within half a step of the original
-    dq = dequantize_groupwise(q, scales, zeros, group_size=group_size)
+    dq = dequantize_groupwise(q, scales, zeros)
     step = scales.repeat_interleave(256 // groups, dim=1)
     inside = (w - dq).abs() <= step / 2 + 1e-6
     if sym:  # the symmetric grid clips the positive end by one step at most
@@ -69,9 +69,9 @@ def test_sqnr_on_gaussian_weights():
     assert q8.dtype == torch.int8 and q8.min() >= -128 and q8.max() <= 127
     assert sqnr(w, q8.float() * s8[:, None]) > 38
     q, s, z = quantize_groupwise(w, 4, 128, sym=True)
-    int4_sym = sqnr(w, dequantize_groupwise(q, s, z, group_size=128))
+    int4_sym = sqnr(w, dequantize_groupwise(q, s, z))
     q, s, z = quantize_groupwise(w, 4, 128, sym=False)
-    int4_asym = sqnr(w, dequantize_groupwise(q, s, z, group_size=128))
+    int4_asym = sqnr(w, dequantize_groupwise(q, s, z))
     assert int4_sym > 18 and int4_asym > 18
 
 

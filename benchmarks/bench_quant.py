@@ -45,22 +45,17 @@ def read_bandwidth_gbs() -> float:
 
 
 def bytes_per_token(model) -> int:
-    """Bytes of weights one decode step reads: every Linear of the blocks and the lm_head."""
-    n = 0
+    """Bytes of weights one decode step reads: each block Linear (in its kernel's layout) and the lm_head."""
+    total = 0
     for m in list(model.transformer.h.modules()) + [model.lm_head]:
-        if len(list(m.children())):
-            continue
-        for t in list(m.parameters(recurse=False)) + list(m.buffers(recurse=False)):
-            if t.dim() >= 1 and t.numel() > 1:
-                n += t.numel() * t.element_size() if not t.is_mkldnn else t.to_dense().numel() * t.element_size()
-    for m in model.modules():  # kernel layouts built at prepare time are plain attributes
-        for name in ("w4", "sz", "w8", "s8"):
-            t = getattr(m, name, None)
-            if torch.is_tensor(t):
-                n += t.numel() * t.element_size()
-        if getattr(m, "kernel", None) in ("cpu-int4", "cpu-int8"):  # GPTQ buffers are not read at run time
-            n -= sum(getattr(m, k).numel() * getattr(m, k).element_size() for k in ("qweight", "qzeros", "scales", "g_idx"))
-    return n
+        if not isinstance(m, torch.nn.Linear) and not hasattr(m, "kernel"):
+            continue  # containers, LayerNorms
+        if getattr(m, "kernel", None) in ("cpu-int4", "cpu-int8"):  # the GPTQ buffers are not read at run time
+            tensors = [getattr(m, k) for k in ("w4", "sz", "w8", "s8") if hasattr(m, k)] + [m.bias_c]
+        else:
+            tensors = list(m.parameters(recurse=False)) + list(m.buffers(recurse=False))
+        total += sum(t.numel() * t.element_size() for t in tensors if t is not None)
+    return total
 
 
 def worker(args):

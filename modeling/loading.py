@@ -120,9 +120,6 @@ class TensorSource:
             missing = sorted({p for p in self.files.values() if not os.path.exists(p)})
             if missing:
                 raise CheckpointError(f"{path}: shard file(s) missing: {', '.join(map(os.path.basename, missing))}")
-        elif found.endswith(".safetensors"):
-            for name in self._handle(path).keys():
-                self.files[name] = path
         else:
             for name in self._handle(path).keys():
                 self.files[name] = path
@@ -145,6 +142,11 @@ class TensorSource:
 
     def keys(self):
         return self.files.keys()
+
+    def shape(self, name: str) -> tuple:
+        """The tensor's shape, read from the file header (safetensors) without loading the data."""
+        h = self._handle(self.files[name])
+        return tuple(h.get_slice(name).get_shape() if hasattr(h, "get_slice") else h[name].shape)
 
     def get(self, name: str) -> torch.Tensor:
         h = self._handle(self.files[name])
@@ -213,7 +215,7 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
     src = TensorSource(folder)
     with torch.device("meta"):
         model = cls(config)
-    expected = {k: v for k, v in model.state_dict().items()}
+    expected = model.state_dict()
     tied = "lm_head.weight"
     state, missing, bad = {}, [], []
     for name, meta in expected.items():
@@ -242,10 +244,8 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
     if unused:
         log.warning("%s: ignored %d unexpected tensors: %s", folder, len(unused), ", ".join(unused[:8]))
     # lm_head shares wte's storage (tied); a checkpoint's own lm_head copy is checked, then dropped.
-    if tied in src.keys():
-        lm = src.get(tied)
-        if tuple(lm.shape) != tuple(expected[tied].shape):
-            raise CheckpointError(f"{folder}: lm_head.weight expected {tuple(expected[tied].shape)} got {tuple(lm.shape)}")
+    if tied in src.keys() and src.shape(tied) != tuple(expected[tied].shape):
+        raise CheckpointError(f"{folder}: lm_head.weight expected {tuple(expected[tied].shape)} got {src.shape(tied)}")
     model.load_state_dict(state, strict=False, assign=True)
     del state  # the model holds the only reference now, so packing replaces weights one by one
     model.lm_head.weight = model.transformer.wte.weight
@@ -294,8 +294,7 @@ def save_model(model, out_dir: str):
 
     tmp = atomic_folder(out_dir)
     try:
-        state = {k: (v.to_dense() if v.is_mkldnn else v).contiguous()
-                 for k, v in model.state_dict().items() if k != "lm_head.weight"}
+        state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
         save_file(state, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(model.config.to_dict(), f, indent=2, sort_keys=True)

@@ -1,7 +1,10 @@
 """One token through 24 c_fc-sized Linear weights (8192 x 2048, 768 MB in bf16, far beyond cache):
 F.linear against oneDNN's prepacked kernel (what modeling.model.Linear uses on CPU).
 
-    python benchmarks/bench_linear.py [--threads 2] [--dtype bf16|fp32]
+With --quant: one 8192 x 2048 GPTQLinear (int4 g128, int8) at M tokens, through torch's CPU kernel
+and through dequantize-to-bf16 + one GEMM; where the second wins sets quant.linear.DEQUANT_MIN_ROWS.
+
+    python benchmarks/bench_linear.py [--threads 2] [--dtype bf16|fp32] [--quant]
 """
 
 import argparse
@@ -15,8 +18,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
+    p.add_argument("--quant", action="store_true", help="kernel vs dequantize + GEMM for the quantized Linear")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.quant:
+        return quant_crossover()
     dt = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     weights = [torch.randn(8192, 2048, dtype=dt) for _ in range(24)]
     packed = [torch.ops.mkldnn._reorder_linear_weight(w, 1) for w in weights]
@@ -40,6 +46,40 @@ def main():
     for M in (1, 4, 128):
         a, b = run(plain, M), run(onednn, M)
         print(f"| {M} | {a * 1e3:.1f} ({gb / a:.1f}) | {b * 1e3:.1f} ({gb / b:.1f}) | {a / b:.2f}x |")
+
+
+def best_ms(fn, reps=5):
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best * 1e3
+
+
+def quant_crossover():
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from quant import linear as ql
+
+    lin = torch.nn.Linear(2048, 8192)
+    gemm_w = lin.weight.detach().to(torch.bfloat16)
+    mods = {bits: ql.GPTQLinear.from_linear(lin, bits, 128 if bits == 4 else -1).prepare(torch.bfloat16) for bits in (4, 8)}
+    saved = dict(ql.DEQUANT_MIN_ROWS)
+    print("| tokens M | bf16 GEMM ms | int4 kernel ms | int4 dequant+GEMM ms | int8 kernel ms | int8 dequant+GEMM ms |")
+    print("|---|---|---|---|---|---|")
+    for M in (1, 16, 32, 48, 64, 96, 128, 256, 512):
+        x = torch.randn(M, 2048, dtype=torch.bfloat16)
+        row = [best_ms(lambda: F.linear(x, gemm_w))]
+        for bits in (4, 8):
+            for threshold in (10**9, 1):  # kernel only, then dequantize + GEMM always
+                ql.DEQUANT_MIN_ROWS.update({k: threshold for k in saved})
+                row.append(best_ms(lambda: mods[bits](x)))
+        ql.DEQUANT_MIN_ROWS.update(saved)
+        print(f"| {M} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
 
 
 if __name__ == "__main__":

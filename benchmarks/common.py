@@ -25,6 +25,15 @@ class Clock:
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
 
 
+def rss_mib() -> float:
+    """This process's resident memory now (VmRSS), after a garbage collection."""
+    import gc
+
+    gc.collect()
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
 def run_fresh(script: str, args: list) -> dict:
     """Run `script --worker ARGS` in a new Python process (its own peak RSS) and return its JSON row."""
     out = subprocess.run([sys.executable, script, "--worker", *map(str, args)], capture_output=True, text=True)

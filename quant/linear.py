@@ -7,25 +7,34 @@ GPTQLinear's state dict is the GPTQ v1 tensors (qweight, qzeros, scales, g_idx, 
 what goes on disk. `prepare()` builds the device kernel's own layout from them, once:
 - CPU int4: torch._weight_int4pack_mm_for_cpu (bf16 activations, scale and float zero per group);
 - CPU int8 (symmetric, per-channel): torch._weight_int8pack_mm (bf16 activations);
+- CUDA int4: torch._weight_int4pack_mm (tinygemm, bf16); CUDA int8: torch._weight_int8pack_mm
+  (both unverified here: no GPU has run them yet);
 - anything else: dequantize on the fly (a one-time warning says so).
+The CPU kernels are compute-bound on long prompts: from DEQUANT_MIN_ROWS tokens on, the weight is
+dequantized into a shared bf16 scratch buffer and multiplied with one GEMM instead. Their layouts
+can be read back, so qweight is dropped after prepare() and rebuilt for the state dict.
 Act-order checkpoints (g_idx not grouped in order) are handled by permuting the input columns
 once at prepare time; the forward pass then permutes x the same way.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .primitives import default_g_idx, dequantize_groupwise, pack_gptq, quantize_groupwise, unpack_gptq
+from .primitives import default_g_idx, dequantize_groupwise, pack_gptq, pack_rows, quantize_groupwise, unpack_gptq
 
 log = logging.getLogger(__name__)
 _warned: set = set()
 
-INT4_CPU_GROUPS = (32, 64, 128, 256)  # group sizes torch's CPU int4 kernel takes
+INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
+# From this many rows (tokens) on, dequantize-to-bf16 + one GEMM beats the CPU kernels, which are
+# compute-bound (~0.1 ms per row for an 8192 x 2048 layer). Measured: benchmarks/bench_linear.py --quant
+DEQUANT_MIN_ROWS = {"cpu-int4": 128, "cpu-int8": 32}
 
 
 def dense_weight(linear: nn.Linear) -> torch.Tensor:
@@ -84,7 +93,10 @@ class GPTQLinear(QuantLinear):
 
     def codes(self):
         """(q [out, in], scales fp32 [out, groups], zeros int32 [out, groups], g_idx [in])."""
-        return unpack_gptq(self.qweight, self.qzeros, self.scales, self.g_idx, self.bits)
+        q, scales, zeros, g_idx = unpack_gptq(self.qweight, self.qzeros, self.scales, self.g_idx, self.bits)
+        if q is None:  # qweight was dropped by prepare(): the kernel layout holds the codes
+            q = self._codes_from_kernel()
+        return q, scales, zeros, g_idx
 
     def dequantize(self, dtype=torch.float32) -> torch.Tensor:
         q, scales, zeros, g_idx = self.codes()
@@ -96,7 +108,11 @@ class GPTQLinear(QuantLinear):
 
     # -- kernels -----------------------------------------------------------------------------------
     def prepare(self, dtype: torch.dtype):
-        """Build the kernel layout for this module's device and the activation dtype; once, at load."""
+        """Build the kernel layout for this module's device and the activation dtype; once, at load.
+
+        When the kernel layout holds the codes losslessly, qweight is dropped (it would double the
+        memory) and rebuilt from the kernel layout when the state dict is asked for.
+        """
         q, scales, zeros, g_idx = self.codes()
         perm = None
         if not bool((g_idx[1:] >= g_idx[:-1]).all()):  # act-order: sort columns by group
@@ -105,47 +121,138 @@ class GPTQLinear(QuantLinear):
         self.perm = perm
         self.act_dtype = dtype
         self.bias_c = None if self.bias is None else self.bias.to(dtype)
-        cpu = self.qweight.device.type == "cpu"
-        gs = self.in_features // scales.shape[1]  # group width after sorting
-        uniform = bool(torch.equal(g_idx.long(), torch.arange(self.in_features, device=g_idx.device) // gs))
-        if cpu and dtype == torch.bfloat16 and self.bits == 4 and uniform and (gs in INT4_CPU_GROUPS or gs % 256 == 0):
-            kgs = gs if gs in INT4_CPU_GROUPS else 256  # whole-row groups: repeat the row's scale per 256 columns
-            rep = gs // kgs
-            s = scales.repeat_interleave(rep, dim=1)
-            z = zeros.repeat_interleave(rep, dim=1).float()
+        dev = self.scales.device.type
+        N, K = self.out_features, self.in_features
+        gs = K // scales.shape[1]  # group width after sorting
+        uniform = bool(torch.equal(g_idx.long(), torch.arange(K, device=g_idx.device) // gs))
+        per_channel_sym = scales.shape[1] == 1 and bool((zeros == 128).all())
+        kernel = None
+        if dev == "cpu" and dtype == torch.bfloat16 and self.bits == 4 and uniform and N % 16 == 0 \
+                and (gs in INT4_GROUPS or gs % 256 == 0):
+            kgs = gs if gs in INT4_GROUPS else 256  # whole-row groups: repeat the row's scale per 256 columns
+            s, z = scales.repeat_interleave(gs // kgs, dim=1), zeros.repeat_interleave(gs // kgs, dim=1).float()
             # (q - z) * s == (q - 8) * s + s * (8 - z): the kernel's float-zero form
             self.sz = torch.stack([s.t(), (s * (8 - z)).t()], dim=-1).to(dtype).contiguous()  # (K/kgs, N, 2)
             self.w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.to(torch.int32).contiguous(), 1)
-            self.kgs, self.kernel = kgs, "cpu-int4"
-        elif cpu and dtype == torch.bfloat16 and self.bits == 8 and scales.shape[1] == 1 and bool((zeros == 128).all()):
+            # for the dequantize + GEMM path of long prompts: w = q * s + c, groups along K
+            self.s_kn = s.t()[:, None, :].to(dtype).contiguous()  # (K/kgs, 1, N)
+            self.c_kn = (-z * s).t()[:, None, :].to(dtype).contiguous()
+            self.kgs, kernel = kgs, "cpu-int4"
+        elif dev == "cpu" and dtype == torch.bfloat16 and self.bits == 8 and per_channel_sym:
             self.w8 = (q.to(torch.int16) - 128).to(torch.int8).contiguous()
             self.s8 = scales[:, 0].to(dtype)
-            self.kernel = "cpu-int8"
+            kernel = "cpu-int8"
+        elif dev == "cuda" and self.bits == 4 and uniform and gs in INT4_GROUPS and K % 1024 == 0 and N % 8 == 0:
+            # tinygemm: bf16 only, codes as uint8 [N, K/2] (even column in the high nibble), 8 inner k-tiles
+            packed = ((q[:, ::2] << 4) | q[:, 1::2]).to(torch.uint8).contiguous()
+            self.w4 = torch.ops.aten._convert_weight_to_int4pack(packed, 8)
+            self.sz = torch.stack([scales.t(), (scales * (8 - zeros.float())).t()], dim=-1).to(torch.bfloat16).contiguous()
+            self.kgs, kernel = gs, "cuda-int4"
+        elif dev == "cuda" and self.bits == 8 and per_channel_sym:
+            self.w8 = (q.to(torch.int16) - 128).to(torch.int8).contiguous()
+            self.s8 = scales[:, 0].to(dtype)
+            kernel = "cuda-int8"
         else:
-            key = (self.qweight.device.type, dtype, self.bits, gs)
+            key = (dev, dtype, self.bits, gs)
             if key not in _warned:
                 _warned.add(key)
                 log.warning("no fast kernel for %d-bit, group %d, %s activations on %s: dequantizing on the fly",
-                            self.bits, gs, dtype, self.qweight.device.type)
-            self.kernel = "dequantize"
+                            self.bits, gs, dtype, dev)
+            kernel = "dequantize"
+        self.kernel = kernel
+        # the CPU layouts can be read back: dequantize-to-bf16 for long prompts, and no second copy of the codes
+        self.readable = kernel == "cpu-int8" or (kernel == "cpu-int4" and N % 64 == 0 and int4pack_cpu_invertible())
+        if self.readable:
+            self.qweight = None  # rebuilt from the kernel layout by codes() and state_dict()
         return self
+
+    def _codes_from_kernel(self) -> torch.Tensor:
+        """Codes [out, in] in the original column order, read back from the CPU kernel layout."""
+        if self.kernel == "cpu-int4":
+            q = unpack_int4pack_cpu(self.w4, self.out_features, self.in_features)
+        else:
+            q = self.w8.to(torch.int32) + 128
+        if self.perm is not None:
+            q = q[:, torch.argsort(self.perm)]
+        return q
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self.qweight is None:
+            destination[prefix + "qweight"] = pack_rows(self._codes_from_kernel().t(), self.bits)
+
+    def _dequantized_for_gemm(self) -> torch.Tensor:
+        """The weight in the activation dtype, written into a shared scratch buffer (long prompts only).
+
+        cpu-int4: (K, N), from the kernel's packed bytes; cpu-int8: (N, K) codes, scaled after the GEMM.
+        """
+        N, K = self.out_features, self.in_features
+        buf = _scratch(N * K, self.act_dtype)
+        if self.kernel == "cpu-int8":
+            return buf.view(N, K).copy_(self.w8)
+        b = self.w4.view(N // 64, K, 32).permute(1, 0, 2)  # byte (k, j) of a 64-row block holds rows j and j + 32
+        w = buf.view(K, N // 64, 2, 32)
+        w[:, :, 0].copy_(b & 15)
+        w[:, :, 1].copy_(b >> 4)
+        w = w.view(K // self.kgs, self.kgs, N)
+        return torch.addcmul(self.c_kn, w, self.s_kn, out=w).view(K, N)  # q * s - z * s, in place
 
     def forward(self, x):
         if self.kernel is None:
             self.prepare(x.dtype)
         shape = x.shape
-        x = x.reshape(-1, shape[-1]).to(self.act_dtype)
+        x = x.reshape(-1, shape[-1])
         if self.perm is not None:
             x = x[:, self.perm]
-        if self.kernel == "cpu-int4":
-            y = torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.w4, self.kgs, self.sz)
-        elif self.kernel == "cpu-int8":
-            y = torch.ops.aten._weight_int8pack_mm(x, self.w8, self.s8)
+        kernel, M = self.kernel, x.shape[0]
+        if self.readable and M >= DEQUANT_MIN_ROWS[kernel]:
+            x = x.to(self.act_dtype)  # many tokens: dequantize once, then one GEMM (faster than the kernel)
+            if kernel == "cpu-int4":
+                y = x @ self._dequantized_for_gemm()
+            else:
+                y = F.linear(x, self._dequantized_for_gemm()) * self.s8
+        elif kernel == "cpu-int4":
+            y = torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(self.act_dtype), self.w4, self.kgs, self.sz)
+        elif kernel == "cuda-int4":
+            y = torch.ops.aten._weight_int4pack_mm(x.to(torch.bfloat16), self.w4, self.kgs, self.sz)
+        elif kernel in ("cpu-int8", "cuda-int8"):
+            y = torch.ops.aten._weight_int8pack_mm(x.to(self.act_dtype), self.w8, self.s8)
         else:
             w = self.dequantize(self.act_dtype)
             if self.perm is not None:
                 w = w[:, self.perm]
-            y = F.linear(x, w)
+            y = F.linear(x.to(self.act_dtype), w)
+        y = y.to(self.act_dtype)
         if self.bias_c is not None:
             y = y + self.bias_c
         return y.reshape(*shape[:-1], self.out_features)
+
+
+def unpack_int4pack_cpu(w4: torch.Tensor, out_features: int, in_features: int) -> torch.Tensor:
+    """Codes int32 [N, K] from torch's CPU int4 layout (uint8 [N, K/2]; needs N % 64 == 0).
+
+    Each block of 64 output rows is K x 32 bytes; byte (k, j) holds row j (low nibble) and row
+    j + 32 (high nibble) of column k. Checked against the kernel by int4pack_cpu_invertible().
+    """
+    N, K = out_features, in_features
+    b = w4.view(N // 64, K, 32)
+    q = torch.stack([b & 15, b >> 4], dim=2)  # (N/64, K, 2, 32)
+    return q.permute(0, 2, 3, 1).reshape(N, K).to(torch.int32)
+
+
+@functools.cache
+def int4pack_cpu_invertible() -> bool:
+    """Whether this torch's CPU int4 layout is the one unpack_int4pack_cpu reads (checked once)."""
+    q = torch.randint(0, 16, (128, 256), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+    return torch.equal(unpack_int4pack_cpu(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1), 128, 256), q)
+
+
+_scratch_buffers: dict = {}
+
+
+def _scratch(numel, dtype) -> torch.Tensor:
+    """One reusable CPU buffer per dtype: a fresh 32 MB allocation per call costs ~5 ms of page faults."""
+    buf = _scratch_buffers.get(dtype)
+    if buf is None or buf.numel() < numel:
+        buf = _scratch_buffers[dtype] = torch.empty(numel, dtype=dtype)
+    return buf[:numel]

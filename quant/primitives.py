@@ -130,9 +130,10 @@ def pack_gptq(q, scales, zeros, g_idx, bits: int):
 
 
 def unpack_gptq(qweight, qzeros, scales, g_idx, bits: int):
-    """Codes q [out, in], scales fp32 [out, groups], zeros int32 [out, groups] (the +1 restored), g_idx."""
+    """Codes q [out, in] (None when qweight is None), scales fp32 [out, groups], zeros int32 [out, groups]
+    (the +1 restored), g_idx."""
     _check_bits(bits)
-    q = unpack_rows(qweight, bits).t().contiguous()
+    q = None if qweight is None else unpack_rows(qweight, bits).t().contiguous()
     zeros = unpack_rows(qzeros.t().contiguous(), bits) + 1  # (out, groups)
     return q, scales.t().float().contiguous(), zeros, g_idx.to(torch.int32)
 

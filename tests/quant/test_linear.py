@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from quant import GPTQLinear, QuantConfig
+from quant.linear import DEQUANT_MIN_ROWS, int4pack_cpu_invertible, unpack_int4pack_cpu
 from quant.primitives import quantize_groupwise
 
 
@@ -91,3 +92,62 @@ def test_bad_input_and_fallback_warning(caplog):
         GPTQLinear.from_linear(gaussian_linear(), 8, 64).prepare(torch.float32)
     assert a.kernel == "dequantize"
     assert caplog.text.count("dequantizing on the fly") == 1
+
+
+def test_int4pack_cpu_layout_reads_back():
+    assert int4pack_cpu_invertible()  # this torch's layout is the one we read
+    q = torch.randint(0, 16, (192, 512), generator=torch.Generator().manual_seed(4), dtype=torch.int32)
+    w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+    assert torch.equal(unpack_int4pack_cpu(w4, 192, 512), q)
+
+
+@pytest.mark.parametrize("bits,group_size,sym,act_order", [
+    (4, 128, True, False), (4, 32, False, False), (4, -1, True, False), (4, 128, False, True), (8, -1, True, False),
+])
+def test_prepare_drops_qweight_and_state_dict_rebuilds_it(bits, group_size, sym, act_order):
+    lin = gaussian_linear()
+    m = GPTQLinear.from_linear(lin, bits, group_size, sym)
+    if act_order:  # the same weight quantized over a column permutation, as GPTQ's desc_act writes it
+        perm = torch.randperm(512, generator=torch.Generator().manual_seed(5))
+        q, s, z = quantize_groupwise(lin.weight.detach()[:, perm], bits, group_size, sym)
+        inv = torch.argsort(perm)
+        m = GPTQLinear.from_codes(q[:, inv], s, z, (torch.arange(512) // group_size)[inv], bits, group_size, lin.bias)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    dq = m.dequantize()
+    m.prepare(torch.bfloat16)
+    assert m.qweight is None and "qweight" not in dict(m.named_buffers())  # one copy of the codes, not two
+    after = m.state_dict()
+    assert set(after) == set(before)
+    for k in before:
+        assert torch.equal(before[k], after[k]), k
+    assert torch.equal(m.dequantize(), dq)
+
+
+@pytest.mark.parametrize("bits,group_size,sym", [(4, 128, True), (4, 64, False), (4, -1, True), (8, -1, True)])
+def test_long_prompt_dequantize_gemm_matches_kernel(bits, group_size, sym):
+    """From DEQUANT_MIN_ROWS tokens on, the CPU path is dequantize-to-bf16 + GEMM: same result as the kernel."""
+    lin = gaussian_linear()
+    m = GPTQLinear.from_linear(lin, bits, group_size, sym).prepare(torch.bfloat16)
+    rows = DEQUANT_MIN_ROWS[m.kernel]
+    x = torch.randn(rows, 512, generator=torch.Generator().manual_seed(6)).to(torch.bfloat16)
+    ref = x.float() @ m.dequantize().t() + m.bias.float()
+    long_path = m(x).float()
+    short_path = torch.cat([m(x[i:i + 1]) for i in range(rows)]).float()  # one token at a time: the kernel
+    assert sqnr(ref, long_path) > 40 and sqnr(ref, short_path) > 40
+    assert sqnr(short_path, long_path) > 40
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("bits,group_size,sym,kernel", [
+    (4, 128, True, "cuda-int4"), (4, 64, False, "cuda-int4"), (8, -1, True, "cuda-int8"), (8, 128, True, "dequantize"),
+])
+def test_cuda_kernel_matches_dequantized_reference(bits, group_size, sym, kernel):
+    lin = gaussian_linear(1024, 256)
+    q = GPTQLinear.from_linear(lin.cuda(), bits, group_size, sym).prepare(torch.float16)
+    assert q.kernel == kernel
+    x = torch.randn(5, 1024, generator=torch.Generator().manual_seed(7)).cuda()
+    ref = x @ q.dequantize().t() + q.bias.float()
+    for rows in (x[:1], x):  # decode and a short prefill
+        got = q(rows.half())
+        assert got.dtype == torch.float16 and sqnr(ref[: len(rows)], got.float()) > 35

@@ -207,14 +207,24 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
     dtype = resolve_dtype(dtype, device)
     folder = resolve_folder(path_or_id, revision)
     config = load_config(folder)
-    if config.quantization_config is not None:
-        raise CheckpointError(
-            f"{os.path.join(folder, 'config.json')}: quantized checkpoints "
-            f"(quant_method={config.quantization_config.get('quant_method')!r}) cannot be loaded by this version"
-        )
+    qconf = None
+    if config.quantization_config is not None:  # a quantized folder: quant builds the modules it names
+        from quant.serialization import quant_config_from_dict
+
+        try:
+            qconf = quant_config_from_dict(config.quantization_config, os.path.join(folder, "config.json"))
+        except ValueError as e:
+            raise CheckpointError(str(e)) from None
     src = TensorSource(folder)
     with torch.device("meta"):
         model = cls(config)
+    quantized = set()
+    if qconf is not None:
+        from quant import QuantLinear
+        from quant.serialization import quantized_skeleton
+
+        quantized_skeleton(model, qconf)
+        quantized = {n + "." for n, m in model.named_modules() if isinstance(m, QuantLinear)}
     expected = model.state_dict()
     tied = "lm_head.weight"
     state, missing, bad = {}, [], []
@@ -231,7 +241,13 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
         if tuple(t.shape) != tuple(meta.shape):
             bad.append(f"{name} expected {tuple(meta.shape)} got {tuple(t.shape)}")
             continue
-        target = torch.float32 if ".ln_" in name else dtype  # LayerNorms stay fp32 (see model.py)
+        if name.startswith(tuple(quantized)):
+            if t.dtype != meta.dtype:
+                bad.append(f"{name} expected {str(meta.dtype).replace('torch.', '')} got {str(t.dtype).replace('torch.', '')}")
+                continue
+            target = meta.dtype  # GPTQ tensors stay as stored; prepare() builds the kernel layout
+        else:
+            target = torch.float32 if ".ln_" in name else dtype  # LayerNorms stay fp32 (see model.py)
         state[name] = t.to(device=device, dtype=target).contiguous()
     if missing:
         raise CheckpointError(f"{folder}: missing tensors: {', '.join(missing)}")
@@ -244,12 +260,17 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
     if unused:
         log.warning("%s: ignored %d unexpected tensors: %s", folder, len(unused), ", ".join(unused[:8]))
     # lm_head shares wte's storage (tied); a checkpoint's own lm_head copy is checked, then dropped.
-    if tied in src.keys() and src.shape(tied) != tuple(expected[tied].shape):
+    if tied in expected and tied in src.keys() and src.shape(tied) != tuple(expected[tied].shape):
         raise CheckpointError(f"{folder}: lm_head.weight expected {tuple(expected[tied].shape)} got {src.shape(tied)}")
     model.load_state_dict(state, strict=False, assign=True)
     del state  # the model holds the only reference now, so packing replaces weights one by one
-    model.lm_head.weight = model.transformer.wte.weight
+    if tied in expected:
+        model.lm_head.weight = model.transformer.wte.weight
     model.source = folder
+    if qconf is not None:
+        from quant.serialization import prepare_quantized
+
+        prepare_quantized(model, dtype)
     return model.pack_for_cpu().eval()
 
 
@@ -294,10 +315,16 @@ def save_model(model, out_dir: str):
 
     tmp = atomic_folder(out_dir)
     try:
-        state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+        tied = getattr(model.lm_head, "weight", None) is model.transformer.wte.weight  # safetensors refuses shared tensors
+        state = {k: v.contiguous() for k, v in model.state_dict().items() if not (tied and k == "lm_head.weight")}
+        config = model.config.to_dict()
+        if getattr(model, "quant_config", None) is not None:
+            from quant.serialization import quantization_config
+
+            config["quantization_config"] = quantization_config(model.quant_config)
         save_file(state, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
         with open(os.path.join(tmp, "config.json"), "w") as f:
-            json.dump(model.config.to_dict(), f, indent=2, sort_keys=True)
+            json.dump(config, f, indent=2, sort_keys=True)
         c = model.config
         with open(os.path.join(tmp, "generation_config.json"), "w") as f:
             json.dump({"bos_token_id": c.bos_token_id, "eos_token_id": c.eos_token_id,

@@ -21,15 +21,22 @@ def set_module(root: nn.Module, name: str, module: nn.Module):
     setattr(root.get_submodule(parent) if parent else root, attr, module)
 
 
-def quantize_(model, config: QuantConfig, calibration=None):
+def quantize_(model, config: QuantConfig, calibration=None, device=None):
     """Quantize `model` in place (module swap) and return it.
 
     method="rtn": round to nearest, no data; method="bnb": bitsandbytes LLM.int8 / NF4 / FP4;
-    method="gptq": needs `calibration` token blocks. With config.lm_head, lm_head becomes a
-    quantized copy and wte stays as it is for the embedding lookup.
+    method="gptq": needs `calibration` token blocks (n, T), runs block by block on `device` (default:
+    the model's). With config.lm_head, lm_head becomes a quantized copy and wte stays as it is for
+    the embedding lookup.
     """
     if config.method == "gptq":
-        raise NotImplementedError("method='gptq' is not available yet in this version; use method='rtn'")
+        if calibration is None:
+            raise ValueError("method='gptq' needs calibration token blocks: quantize_(model, config, calibration=blocks)")
+        from .gptq import gptq_quantize_model
+
+        gptq_quantize_model(model, calibration, config, device=device)
+        model.quant_config = config
+        return model
     dtype = model.dtype
     make = _bnb_maker(config, dtype) if config.method == "bnb" else _rtn_maker(config, dtype)
     items = list(block_linears(model, config))
@@ -37,6 +44,7 @@ def quantize_(model, config: QuantConfig, calibration=None):
         set_module(model.transformer.h[i], name, make(lin, f"transformer.h.{i}.{name}"))
     if config.lm_head:
         model.lm_head = make(model.lm_head, "lm_head")  # an untied, quantized copy; wte is untouched
+    model.quant_config = config
     return model
 
 

@@ -15,6 +15,7 @@ class QuantConfig:
     group_size: int = 128  # -1 = one group per row
     sym: bool = True
     act_order: bool = False  # GPTQ's desc_act: quantize columns by decreasing Hessian diagonal
+    static_groups: bool = False  # act-order with groups fixed in column order beforehand (g_idx stays sorted)
     damp_percent: float = 0.01  # GPTQ damping, a fraction of the mean Hessian diagonal
     modules: tuple = BLOCK_LINEARS  # Linear names inside each block that are quantized
     lm_head: bool | None = None  # quantize an untied copy of lm_head; None = yes for int4 (rtn/gptq)

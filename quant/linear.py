@@ -254,5 +254,6 @@ def _scratch(numel, dtype) -> torch.Tensor:
     """One reusable CPU buffer per dtype: a fresh 32 MB allocation per call costs ~5 ms of page faults."""
     buf = _scratch_buffers.get(dtype)
     if buf is None or buf.numel() < numel:
-        buf = _scratch_buffers[dtype] = torch.empty(numel, dtype=dtype)
+        with torch.inference_mode(False):  # a normal tensor: writable inside and outside inference mode
+            buf = _scratch_buffers[dtype] = torch.empty(numel, dtype=dtype)
     return buf[:numel]

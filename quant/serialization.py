@@ -1,0 +1,82 @@
+"""The `quantization_config` of a quantized folder, and the model skeleton it describes.
+
+On disk (config.json), GPTQ's keys as GPTQModel and transformers write them, so other GPTQ
+loaders read our folders:
+    {"quant_method": "gptq", "checkpoint_format": "gptq", "bits": 4, "group_size": 128,
+     "desc_act": false, "sym": true, "static_groups": false, "damp_percent": 0.01,
+     "true_sequential": true, "lm_head": true,
+     "modules_in_block_to_quantize": [["attn.c_attn"], ["attn.c_proj"], ["mlp.c_fc"], ["mlp.c_proj"]],
+     "meta": {"quantizer": ["santacoder-quant"], "format_version": 1, "method": "gptq"}}
+Each quantized Linear's tensors are the GPTQ v1 ones (see quant.primitives).
+"""
+
+from __future__ import annotations
+
+from .api import set_module
+from .config import BLOCK_LINEARS, QuantConfig
+from .linear import GPTQLinear
+
+FORMAT_VERSION = 1
+
+
+def quantization_config(config: QuantConfig) -> dict:
+    """The config.json entry for a model quantized with `config`."""
+    if config.method == "bnb":
+        raise NotImplementedError("writing bitsandbytes-quantized folders is not supported yet; use --method gptq or rtn")
+    return {
+        "quant_method": "gptq", "checkpoint_format": "gptq", "bits": config.bits, "group_size": config.group_size,
+        "desc_act": config.act_order, "sym": config.sym, "static_groups": config.static_groups,
+        "damp_percent": config.damp_percent, "true_sequential": True, "lm_head": bool(config.lm_head),
+        "modules_in_block_to_quantize": [[m] for m in config.modules],
+        "meta": {"quantizer": ["santacoder-quant"], "format_version": FORMAT_VERSION, "method": config.method},
+    }
+
+
+def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
+    """Read a folder's quantization_config back; one-line errors name `where` and the field."""
+    method = d.get("quant_method")
+    if method != "gptq":
+        raise ValueError(f"{where}: quantization_config.quant_method={method!r} is not supported; this package "
+                         f"loads 'gptq' folders")
+    fmt = d.get("checkpoint_format", "gptq")
+    if fmt != "gptq":
+        raise ValueError(f"{where}: quantization_config.checkpoint_format={fmt!r} is not supported; only GPTQ v1 "
+                         f"('gptq') tensors are read")
+    modules = d.get("modules_in_block_to_quantize") or [[m] for m in BLOCK_LINEARS]
+    flat = tuple(m for stage in modules for m in ([stage] if isinstance(stage, str) else stage))
+    unknown = [m for m in flat if m not in BLOCK_LINEARS]
+    if unknown:
+        raise ValueError(f"{where}: quantization_config.modules_in_block_to_quantize names unknown modules {unknown}")
+    try:
+        return QuantConfig(method=d.get("meta", {}).get("method", "gptq"), bits=int(d["bits"]),
+                           group_size=int(d.get("group_size", 128)), sym=bool(d.get("sym", True)),
+                           act_order=bool(d.get("desc_act", False)), static_groups=bool(d.get("static_groups", False)),
+                           damp_percent=float(d.get("damp_percent", 0.01)), modules=flat,
+                           lm_head=bool(d.get("lm_head", False)))
+    except KeyError as e:
+        raise ValueError(f"{where}: quantization_config has no {e.args[0]!r}") from None
+    except ValueError as e:
+        raise ValueError(f"{where}: quantization_config: {e}") from None
+
+
+def quantized_skeleton(model, config: QuantConfig, device="meta"):
+    """Swap empty GPTQLinear modules (on `device`) in for the Linears `config` quantizes."""
+    for i, block in enumerate(model.transformer.h):
+        for name in config.modules:
+            lin = block.get_submodule(name)
+            set_module(block, name, GPTQLinear(lin.in_features, lin.out_features, config.bits, config.group_size,
+                                               bias=lin.bias is not None, device=device))
+    if config.lm_head:
+        lin = model.lm_head
+        model.lm_head = GPTQLinear(lin.in_features, lin.out_features, config.bits, config.group_size, bias=False,
+                                   device=device)
+    model.quant_config = config
+    return model
+
+
+def prepare_quantized(model, dtype):
+    """Build every GPTQLinear's kernel layout for the activation dtype (frees qweight where it can)."""
+    for m in model.modules():
+        if isinstance(m, GPTQLinear):
+            m.prepare(dtype)
+    return model

@@ -129,6 +129,14 @@ def _inverse_cholesky(H, damp_percent, name, max_tries: int = 6):
 
 
 # -- the whole model ---------------------------------------------------------------------------------
+class _StopForward(Exception):
+    pass
+
+
+def _stop(_):
+    raise _StopForward
+
+
 @torch.no_grad()
 def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, batch_size: int = 8):
     """Quantize `model` in place with GPTQ on token blocks `calibration` (n, T); returns a report dict."""
@@ -145,16 +153,20 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
     pos = torch.arange(T).unsqueeze(0)
     xs = [tr.wte(b).float() + tr.wpe(pos).float() for b in batches]  # (b, T, C) each
     stages = [[m] for m in config.modules]  # true sequential: one Linear per stage, in execution order
+    assert all(len(s) == 1 for s in stages)  # a stage stops the forward at its Linear's input
     report = {"damp": {}}
     bar = tqdm(total=len(tr.h) * len(stages) + int(bool(config.lm_head)), desc="GPTQ", unit="linear")
     for i, block in enumerate(tr.h):
         block.to(device)
         for stage in stages:
             hess = {name: Hessian(block.get_submodule(name).in_features, device) for name in stage}
-            hooks = [block.get_submodule(name).register_forward_hook(
-                lambda mod, inp, out, h=hess[name]: h.add(inp[0])) for name in stage]
+            hooks = [block.get_submodule(name).register_forward_pre_hook(
+                lambda mod, inp, h=hess[name]: _stop(h.add(inp[0]))) for name in stage]
             for x in xs:
-                block(x.to(device), None, None, dtype)
+                try:
+                    block(x.to(device), None, None, dtype)
+                except _StopForward:  # the rest of the block is not needed for this stage's inputs
+                    pass
             for h in hooks:
                 h.remove()
             for name in stage:

@@ -1,0 +1,118 @@
+"""Quantize a SantaCoder checkpoint into a small folder (GPTQ v1 tensors, loads with from_pretrained).
+
+    python quantize.py bigcode/santacoder --out santacoder-int4                 # GPTQ int4 g128 on the bundled corpus
+    python quantize.py SRC --out DST --method rtn --bits 8 --group-size -1      # round to nearest, no data
+    python quantize.py SRC --out DST --act-order --calibration 'my/code/**/*.py' --eval
+
+The output is written to a temporary folder next to DST and renamed at the end: an interrupted run
+leaves no half-written DST. An existing non-empty DST is only replaced with --force.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+import torch
+
+from quant.config import BLOCK_LINEARS, METHODS, QuantConfig
+
+DEFAULTS = QuantConfig()
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("src", help="SantaCoder checkpoint folder or hub id (any layout, any of the published branches)")
+    p.add_argument("--out", required=True, help="destination folder")
+    p.add_argument("--method", choices=METHODS, default=DEFAULTS.method)
+    p.add_argument("--bits", type=int, choices=[4, 8], default=DEFAULTS.bits)
+    p.add_argument("--group-size", type=int, default=DEFAULTS.group_size, help="columns per scale; -1 = whole row")
+    p.add_argument("--asym", action="store_true", help="asymmetric (a zero point per group) instead of symmetric")
+    p.add_argument("--act-order", action="store_true", help="GPTQ desc_act: columns in decreasing Hessian order")
+    p.add_argument("--static-groups", action="store_true", help="with --act-order: groups fixed in column order")
+    p.add_argument("--damp-percent", type=float, default=DEFAULTS.damp_percent)
+    p.add_argument("--lm-head", action=argparse.BooleanOptionalAction, default=None,
+                   help="also quantize an untied lm_head (default: on for int4)")
+    p.add_argument("--calibration", default="bundled", help="bundled | folder | glob | file | hub:NAME")
+    p.add_argument("--n-samples", type=int, default=128)
+    p.add_argument("--seq-len", type=int, default=512)
+    p.add_argument("--fim-rate", type=float, default=0.5, help="share of calibration documents in FIM form")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval", action="store_true", help="perplexity on the bundled held-out code, before and after")
+    p.add_argument("--revision", default=None, help="hub branch, e.g. mha, fim, no-fim")
+    p.add_argument("--device", default="cpu", help="where GPTQ runs each block: cpu or cuda")
+    p.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
+    args = p.parse_args(argv)
+    if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
+        p.error(f"--out {args.out} exists and is not empty; pass --force to replace it")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        p.error(f"--out {args.out} is a file, not a folder")
+    if args.method == "bnb":
+        p.error("--method bnb: writing bitsandbytes folders is not supported yet; use --method gptq or rtn")
+    if args.n_samples < 1 or args.seq_len < 2:
+        p.error("--n-samples must be >= 1 and --seq-len >= 2")
+    try:
+        args.config = QuantConfig(method=args.method, bits=args.bits, group_size=args.group_size, sym=not args.asym,
+                                  act_order=args.act_order, static_groups=args.static_groups,
+                                  damp_percent=args.damp_percent, modules=BLOCK_LINEARS, lm_head=args.lm_head)
+    except ValueError as e:
+        p.error(str(e))
+    return args
+
+
+def folder_weight_bytes(folder: str) -> int:
+    return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)
+               if f.endswith((".safetensors", ".bin")))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    import calibration_data
+    from modeling import CheckpointError, ConfigError, SantaCoderForCausalLM
+    from quant import quantize_
+    from quant.evaluate import perplexity
+
+    torch.manual_seed(args.seed)
+    t0 = time.perf_counter()
+    try:
+        model = SantaCoderForCausalLM.from_pretrained(args.src, revision=args.revision, dtype=torch.bfloat16)
+        params = sum(p.numel() for p in model.parameters())
+        src_bytes = folder_weight_bytes(model.source)
+        tok = model.tokenizer
+        seq_len = min(args.seq_len, model.config.n_positions)
+        blocks = None
+        if args.config.method == "gptq":
+            blocks = calibration_data.calibration_blocks(tok, args.calibration, args.n_samples, seq_len,
+                                                         fim_rate=args.fim_rate, seed=args.seed)
+        if args.eval:
+            held_out = calibration_data.eval_blocks(tok, "heldout", seq_len)
+            ppl_before = perplexity(model, held_out)
+        t1 = time.perf_counter()
+        quantize_(model, args.config, calibration=blocks, device=args.device)
+        t_quant = time.perf_counter() - t1
+        if args.eval:
+            ppl_after = perplexity(model, held_out)
+        model.save_pretrained(args.out)
+    except (CheckpointError, ConfigError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out_bytes = folder_weight_bytes(args.out)
+    c = args.config
+    what = f"{c.method} int{c.bits} group {c.group_size}{' act-order' if c.act_order else ''}" \
+           f"{' asym' if not c.sym else ''}{' +lm_head' if c.lm_head else ''}"
+    print(f"{what}: {args.out}\n"
+          f"  weights {src_bytes / 1e6:.1f} MB -> {out_bytes / 1e6:.1f} MB ({out_bytes / params:.2f} bytes/parameter, "
+          f"{src_bytes / out_bytes:.1f}x smaller)\n"
+          f"  time {time.perf_counter() - t0:.1f} s (quantization {t_quant:.1f} s)", file=sys.stderr)
+    if args.eval:
+        print(f"  perplexity on held-out code: {ppl_before:.3f} -> {ppl_after:.3f} "
+              f"({100 * (ppl_after / ppl_before - 1):+.2f}%)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,10 +20,10 @@ import torch
 class Printer:
     """A put/end streamer: prints whole characters as tokens arrive and times the decode."""
 
-    def __init__(self, tokenizer, out=sys.stdout):
+    def __init__(self, tokenizer, out=None):
         from modeling.generation import TextDelta
 
-        self.text, self.out = TextDelta(tokenizer), out
+        self.text, self.out = TextDelta(tokenizer), out or sys.stdout  # looked up now: redirections apply
         self.prompt_seen, self.n, self.t_first = False, 0, None
 
     def put(self, ids):

@@ -29,6 +29,11 @@ def quantize_(model, config: QuantConfig, calibration=None, device=None):
     the model's). With config.lm_head, lm_head becomes a quantized copy and wte stays as it is for
     the embedding lookup.
     """
+    if config.group_size != -1 and config.method != "bnb":  # fail before any work, naming the first layer that cannot
+        for i, name, lin in block_linears(model, config):
+            if lin.in_features % config.group_size:
+                raise ValueError(f"transformer.h.{i}.{name}: in_features={lin.in_features} is not divisible by "
+                                 f"group_size={config.group_size}; use a divisor or -1 (one group per row)")
     if config.method == "gptq":
         if calibration is None:
             raise ValueError("method='gptq' needs calibration token blocks: quantize_(model, config, calibration=blocks)")

@@ -37,10 +37,13 @@ def test_rtn_model_close_to_bf16_and_generates(tiny_path, prompt_ids, bits, grou
     assert torch.equal(full, out[0, prompt_ids.shape[1]:])
 
 
-def test_not_yet_available_methods(tiny_path):
+def test_gptq_needs_calibration_and_group_size_is_checked_first(tiny_path):
     model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16")
-    with pytest.raises(NotImplementedError, match="gptq"):
+    with pytest.raises(ValueError, match="method='gptq' needs calibration token blocks"):
         quantize_(model, QuantConfig(method="gptq"))
+    with pytest.raises(ValueError, match="transformer.h.0.attn.c_attn: in_features=256 is not divisible by group_size=96"):
+        quantize_(model, QuantConfig(method="rtn", group_size=96))
+    assert type(model.transformer.h[0].attn.c_attn).__name__ == "Linear"  # nothing was swapped
 
 
 def test_quantized_lm_head_is_an_untied_copy(tiny_path, prompt_ids):

@@ -1,0 +1,86 @@
+"""Quantization quality on the small trained SantaCoder (tests/fixtures/tiny-santacoder): perplexity
+on the bundled held-out code, plain and in FIM form, for RTN and GPTQ at int4/int8, and the time
+GPTQ takes per block of the full-size model (random weights; values do not change the time).
+
+    python benchmarks/bench_gptq.py                  # -> benchmarks/results/gptq_quality.md
+    python benchmarks/bench_gptq.py --skip-full-size
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import calibration_data as cd  # noqa: E402
+from benchmarks.common import save_report  # noqa: E402
+from modeling import SantaCoderConfig, SantaCoderForCausalLM  # noqa: E402
+from quant import QuantConfig, quantize_  # noqa: E402
+from quant.evaluate import perplexity  # noqa: E402
+
+TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder")
+VARIANTS = {  # name -> (QuantConfig kwargs, calibration FIM rate)
+    "rtn int4 g128": (dict(method="rtn", bits=4), None),
+    "gptq int4 g128": (dict(method="gptq", bits=4), 0.5),
+    "gptq int4 g128, no FIM in calibration": (dict(method="gptq", bits=4), 0.0),
+    "gptq int4 g128 act-order": (dict(method="gptq", bits=4, act_order=True), 0.5),
+    "gptq int4 g128 act-order static groups": (dict(method="gptq", bits=4, act_order=True, static_groups=True), 0.5),
+    "rtn int4 g128, lm_head bf16": (dict(method="rtn", bits=4, lm_head=False), None),
+    "gptq int4 g128, lm_head bf16": (dict(method="gptq", bits=4, lm_head=False), 0.5),
+    "rtn int8": (dict(method="rtn", bits=8, group_size=-1), None),
+    "gptq int8": (dict(method="gptq", bits=8, group_size=-1), 0.5),
+}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n-samples", type=int, default=128)
+    p.add_argument("--seq-len", type=int, default=512)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip-full-size", action="store_true")
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_quality"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    base = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.bfloat16)
+    tok = base.tokenizer
+    code, fim = cd.eval_blocks(tok, "heldout", args.seq_len), cd.eval_blocks(tok, "heldout", args.seq_len, fim_rate=1.0)
+    ref = {"code": perplexity(base, code), "fim": perplexity(base, fim)}
+    rows = [dict(variant="bf16", code_ppl=ref["code"], fim_ppl=ref["fim"], seconds=0.0)]
+    for name, (kw, fim_rate) in VARIANTS.items():
+        model = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.bfloat16)
+        cal = None if fim_rate is None else cd.calibration_blocks(tok, "bundled", args.n_samples, args.seq_len,
+                                                                  fim_rate=fim_rate)
+        t = time.perf_counter()
+        quantize_(model, QuantConfig(**kw), calibration=cal)
+        rows.append(dict(variant=name, code_ppl=perplexity(model, code), fim_ppl=perplexity(model, fim),
+                         seconds=time.perf_counter() - t))
+        print(rows[-1], file=sys.stderr)
+    lines = [f"Small trained SantaCoder ({TINY.split(os.sep)[-1]}), bf16, {code.numel()} held-out tokens "
+             f"({args.seq_len}-token blocks), GPTQ calibrated on {args.n_samples} x {args.seq_len} tokens of the "
+             f"bundled corpus (half of the documents in FIM form unless noted), torch {torch.__version__}.", "",
+             "| variant | held-out ppl | delta | held-out FIM ppl | delta | quantize s |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['code_ppl']:.3f} | {100 * (r['code_ppl'] / ref['code'] - 1):+.2f}% | "
+                     f"{r['fim_ppl']:.3f} | {100 * (r['fim_ppl'] / ref['fim'] - 1):+.2f}% | {r['seconds']:.1f} |")
+    if not args.skip_full_size:
+        secs = full_size_block_seconds(args)
+        rows.append(dict(variant="full-size block", seconds=secs))
+        lines += ["", f"GPTQ int4 g128 on one block of the full-size model ({args.n_samples} x {args.seq_len} "
+                      f"calibration tokens, {args.threads} CPU threads): {secs:.0f} s per block, so about "
+                      f"{24 * secs / 60:.0f} min for the 24 blocks."]
+    save_report(args.out, lines, rows)
+
+
+def full_size_block_seconds(args) -> float:
+    model = SantaCoderForCausalLM.from_config(SantaCoderConfig(n_layer=1), dtype=torch.bfloat16)
+    cal = torch.randint(0, 49152, (args.n_samples, args.seq_len), generator=torch.Generator().manual_seed(0))
+    t = time.perf_counter()
+    quantize_(model, QuantConfig(method="gptq", bits=4, lm_head=False), calibration=cal)
+    return time.perf_counter() - t
+
+
+if __name__ == "__main__":
+    main()

@@ -157,7 +157,9 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
     report = {"damp": {}}
     bar = tqdm(total=len(tr.h) * len(stages) + int(bool(config.lm_head)), desc="GPTQ", unit="linear")
     for i, block in enumerate(tr.h):
-        block.to(device)
+        if device != model.device:
+            _unpack_linears(block)  # oneDNN-packed CPU weights cannot move to another device
+            block.to(device)
         for stage in stages:
             hess = {name: Hessian(block.get_submodule(name).in_features, device) for name in stage}
             hooks = [block.get_submodule(name).register_forward_pre_hook(
@@ -201,6 +203,13 @@ def _gptq_linear(lin, H, config, dtype, name, report):
     report["damp"][name] = damp
     bias = None if lin.bias is None else lin.bias.detach().to(H.device)
     return GPTQLinear.from_codes(q, scales, zeros, g_idx, config.bits, config.group_size, bias).prepare(dtype)
+
+
+def _unpack_linears(block):
+    for m in block.modules():
+        w = getattr(m, "weight", None)
+        if isinstance(w, torch.Tensor) and w.is_mkldnn:
+            m.weight = torch.nn.Parameter(w.detach().to_dense(), requires_grad=False)
 
 
 def _moved(m, device, dtype):

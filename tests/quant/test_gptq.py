@@ -122,3 +122,15 @@ def test_act_order_model_permutes_and_round_trips(ppl, tmp_path):
     x = torch.randint(0, 2000, (2, 48), generator=torch.Generator().manual_seed(0))
     assert torch.equal(m(x).logits, loaded(x).logits)
     assert torch.equal(m.generate(x[:1], max_new_tokens=16), loaded.generate(x[:1], max_new_tokens=16))
+
+
+def test_block_by_block_on_another_device_gives_the_same_model(tiny_path):
+    """The path --device cuda takes (each block moved to the device and back), run with "cpu:0" here."""
+    cal = cd.calibration_blocks(SantaCoderForCausalLM.from_pretrained(tiny_path).tokenizer, n_samples=4, seq_len=128)
+    states = []
+    for device in (None, "cpu:0"):
+        m = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)
+        quantize_(m, QuantConfig(method="gptq", bits=4, act_order=True), calibration=cal, device=device)
+        states.append(m.state_dict())
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

@@ -3,6 +3,7 @@
     python quantize.py bigcode/santacoder --out santacoder-int4                 # GPTQ int4 g128 on the bundled corpus
     python quantize.py SRC --out DST --method rtn --bits 8 --group-size -1      # round to nearest, no data
     python quantize.py SRC --out DST --act-order --calibration 'my/code/**/*.py' --eval
+    python quantize.py SRC --out DST --method bnb --bits 4                      # bitsandbytes NF4 (extra: .[bnb])
 
 The output is written to a temporary folder next to DST and renamed at the end: an interrupted run
 leaves no half-written DST. An existing non-empty DST is only replaced with --force.
@@ -50,8 +51,6 @@ def parse_args(argv=None):
         p.error(f"--out {args.out} exists and is not empty; pass --force to replace it")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         p.error(f"--out {args.out} is a file, not a folder")
-    if args.method == "bnb":
-        p.error("--method bnb: writing bitsandbytes folders is not supported yet; use --method gptq or rtn")
     if args.n_samples < 1 or args.seq_len < 2:
         p.error("--n-samples must be >= 1 and --seq-len >= 2")
     try:
@@ -94,10 +93,10 @@ def main(argv=None) -> int:
         t1 = time.perf_counter()
         quantize_(model, args.config, calibration=blocks, device=args.device)
         t_quant = time.perf_counter() - t1
+        model.save_pretrained(args.out)  # before any forward: bnb's CPU 4-bit forward alters what it would save
         if args.eval:
             ppl_after = perplexity(model, held_out)
-        model.save_pretrained(args.out)
-    except (CheckpointError, ConfigError, ValueError, RuntimeError) as e:
+    except (CheckpointError, ConfigError, ValueError, RuntimeError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out_bytes = folder_weight_bytes(args.out)

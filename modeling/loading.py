@@ -218,18 +218,25 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
     src = TensorSource(folder)
     with torch.device("meta"):
         model = cls(config)
-    quantized = set()
+    quantized, prebuilt, used_quantized = set(), (), set()
     if qconf is not None:
         from quant import QuantLinear
-        from quant.serialization import quantized_skeleton
+        from quant.serialization import load_bnb_modules, quantized_skeleton
 
-        quantized_skeleton(model, qconf)
-        quantized = {n + "." for n, m in model.named_modules() if isinstance(m, QuantLinear)}
+        if qconf.method == "bnb":  # bnb layers are built from their tensors right away
+            try:
+                used_quantized = load_bnb_modules(model, qconf, src.get, src.keys(), dtype)
+            except ValueError as e:
+                raise CheckpointError(f"{folder}: {e}") from None
+            prebuilt = tuple(n + "." for n, m in model.named_modules() if isinstance(m, QuantLinear))
+        else:
+            quantized_skeleton(model, qconf)
+            quantized = {n + "." for n, m in model.named_modules() if isinstance(m, QuantLinear)}
     expected = model.state_dict()
     tied = "lm_head.weight"
     state, missing, bad = {}, [], []
     for name, meta in expected.items():
-        if name == tied:
+        if name == tied or name.startswith(prebuilt):
             continue
         if config.checkpoint_layout == "remote_code":
             t = remote_code_tensor(src, name, config)
@@ -253,7 +260,7 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
         raise CheckpointError(f"{folder}: missing tensors: {', '.join(missing)}")
     if bad:
         raise CheckpointError(f"{folder}: tensors of the wrong shape: {'; '.join(bad)}")
-    used = set(state) | {tied}
+    used = set(state) | {tied} | used_quantized
     if config.checkpoint_layout == "remote_code":
         used |= {k for k in src.keys() if re.search(r"\.(q_attn|kv_attn)\.", k)}
     unused = [k for k in src.keys() if k not in used and not SKIPPED_BUFFERS.search(k)]

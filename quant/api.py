@@ -41,7 +41,7 @@ def quantize_(model, config: QuantConfig, calibration=None, device=None):
 
         gptq_quantize_model(model, calibration, config, device=device)
         model.quant_config = config
-        return model
+        return model.train(model.training)  # new modules take the model's train/eval mode
     dtype = model.dtype
     make = _bnb_maker(config, dtype) if config.method == "bnb" else _rtn_maker(config, dtype)
     items = list(block_linears(model, config))
@@ -50,7 +50,7 @@ def quantize_(model, config: QuantConfig, calibration=None, device=None):
     if config.lm_head:
         model.lm_head = make(model.lm_head, "lm_head")  # an untied, quantized copy; wte is untouched
     model.quant_config = config
-    return model
+    return model.train(model.training)  # new modules take the model's train/eval mode
 
 
 def _rtn_maker(config, dtype):

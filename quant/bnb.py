@@ -19,11 +19,14 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError("method='bnb' needs bitsandbytes: pip install 'santacoder-quant[bnb]'") from e
 
 
+INT8_THRESHOLD = 6.0  # LLM.int8 outlier threshold (bnb's and transformers' default)
+
+
 class Bnb8bitLinear(bnb.nn.Linear8bitLt, QuantLinear):
     """LLM.int8: int8 weights with one absmax scale per output row (bnb's `SCB`)."""
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, threshold: float = 6.0):
+    def from_linear(cls, linear: nn.Linear, threshold: float = INT8_THRESHOLD):
         w = dense_weight(linear)
         m = cls(w.shape[1], w.shape[0], bias=linear.bias is not None, has_fp16_weights=False, threshold=threshold)
         m.weight = bnb.nn.Int8Params(w.float().clone(), requires_grad=False, has_fp16_weights=False)
@@ -68,3 +71,26 @@ class Bnb4bitLinear(bnb.nn.Linear4bit, QuantLinear):
                 f"save right after quantizing, before running the model"
             )
         super()._save_to_state_dict(destination, prefix, keep_vars)
+
+
+def bnb_module_from_tensors(bits: int, in_features: int, out_features: int, tensors: dict, compute_dtype,
+                            quant_type: str = "nf4"):
+    """A bnb layer rebuilt from its saved state (keys relative to the module: weight, bias, SCB or weight.*)."""
+    bias = tensors.get("bias")
+    with torch.device("meta"):  # no fp weight is allocated: the quantized tensors are assigned below
+        m = (Bnb8bitLinear(in_features, out_features, bias=bias is not None, has_fp16_weights=False,
+                           threshold=INT8_THRESHOLD) if bits == 8 else
+             Bnb4bitLinear(in_features, out_features, bias=bias is not None, compute_dtype=compute_dtype,
+                           quant_type=quant_type))
+    if bits == 8:
+        w = bnb.nn.Int8Params(tensors["weight"], requires_grad=False, has_fp16_weights=False)
+        w.CB, w.SCB = w.data, tensors["SCB"]  # what Int8Params holds after quantizing
+        m.weight = w
+    else:
+        stats = {k[len("weight."):]: v for k, v in tensors.items() if k.startswith("weight.")}
+        m.weight = bnb.nn.Params4bit.from_prequantized(tensors["weight"], stats, requires_grad=False, device="cpu",
+                                                       module=m)
+        m.ran_eval_on_cpu = False
+    if bias is not None:
+        m.bias = nn.Parameter(bias, requires_grad=False)
+    return m

@@ -1,5 +1,7 @@
 """The `quantization_config` of a quantized folder, and the model skeleton it describes.
 
+bitsandbytes folders carry transformers' BitsAndBytesConfig keys instead, and bnb's own tensor names.
+
 On disk (config.json), GPTQ's keys as GPTQModel and transformers write them, so other GPTQ
 loaders read our folders:
     {"quant_method": "gptq", "checkpoint_format": "gptq", "bits": 4, "group_size": 128,
@@ -21,23 +23,37 @@ FORMAT_VERSION = 1
 
 def quantization_config(config: QuantConfig) -> dict:
     """The config.json entry for a model quantized with `config`."""
-    if config.method == "bnb":
-        raise NotImplementedError("writing bitsandbytes-quantized folders is not supported yet; use --method gptq or rtn")
+    meta = {"quantizer": ["santacoder-quant"], "format_version": FORMAT_VERSION, "method": config.method}
+    if config.method == "bnb":  # transformers' BitsAndBytesConfig keys; the tensors keep bnb's own names
+        return {
+            "quant_method": "bitsandbytes", "load_in_8bit": config.bits == 8, "load_in_4bit": config.bits == 4,
+            "llm_int8_threshold": 6.0, "llm_int8_skip_modules": ["lm_head"],
+            "bnb_4bit_quant_type": config.bnb_4bit_quant_type, "bnb_4bit_use_double_quant": True,
+            "bnb_4bit_compute_dtype": "bfloat16", "bnb_4bit_quant_storage": "uint8",
+            "meta": {**meta, "modules": list(config.modules)},
+        }
     return {
         "quant_method": "gptq", "checkpoint_format": "gptq", "bits": config.bits, "group_size": config.group_size,
         "desc_act": config.act_order, "sym": config.sym, "static_groups": config.static_groups,
         "damp_percent": config.damp_percent, "true_sequential": True, "lm_head": bool(config.lm_head),
         "modules_in_block_to_quantize": [[m] for m in config.modules],
-        "meta": {"quantizer": ["santacoder-quant"], "format_version": FORMAT_VERSION, "method": config.method},
+        "meta": meta,
     }
 
 
 def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
     """Read a folder's quantization_config back; one-line errors name `where` and the field."""
     method = d.get("quant_method")
+    if method == "bitsandbytes":
+        bits = 8 if d.get("load_in_8bit") else 4 if d.get("load_in_4bit") else None
+        if bits is None:
+            raise ValueError(f"{where}: quantization_config has neither load_in_8bit nor load_in_4bit set")
+        modules = tuple(d.get("meta", {}).get("modules", BLOCK_LINEARS))
+        return QuantConfig(method="bnb", bits=bits, modules=modules, lm_head=False,
+                           bnb_4bit_quant_type=d.get("bnb_4bit_quant_type", "nf4"))
     if method != "gptq":
         raise ValueError(f"{where}: quantization_config.quant_method={method!r} is not supported; this package "
-                         f"loads 'gptq' folders")
+                         f"loads 'gptq' and 'bitsandbytes' folders")
     fmt = d.get("checkpoint_format", "gptq")
     if fmt != "gptq":
         raise ValueError(f"{where}: quantization_config.checkpoint_format={fmt!r} is not supported; only GPTQ v1 "
@@ -57,6 +73,26 @@ def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
         raise ValueError(f"{where}: quantization_config has no {e.args[0]!r}") from None
     except ValueError as e:
         raise ValueError(f"{where}: quantization_config: {e}") from None
+
+
+def load_bnb_modules(model, config: QuantConfig, get_tensor, names, compute_dtype) -> set:
+    """Build each bitsandbytes layer straight from the folder's tensors (bnb's own keys); returns the names used."""
+    from .bnb import bnb_module_from_tensors
+
+    used = set()
+    for i, block in enumerate(model.transformer.h):
+        for name in config.modules:
+            prefix = f"transformer.h.{i}.{name}."
+            mine = [k for k in names if k.startswith(prefix)]
+            if prefix + "weight" not in mine:
+                raise ValueError(f"missing tensor {prefix}weight")
+            lin = block.get_submodule(name)
+            tensors = {k[len(prefix):]: get_tensor(k) for k in mine}
+            set_module(block, name, bnb_module_from_tensors(config.bits, lin.in_features, lin.out_features, tensors,
+                                                            compute_dtype, config.bnb_4bit_quant_type))
+            used.update(mine)
+    model.quant_config = config
+    return used
 
 
 def quantized_skeleton(model, config: QuantConfig, device="meta"):

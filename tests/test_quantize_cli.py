@@ -69,7 +69,6 @@ def test_existing_destination_needs_force(two_runs, tiny_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["--bits", "3"], "invalid choice: 3"),
     (["--group-size", "0"], "group_size=0 must be positive"),
-    (["--method", "bnb"], "--method bnb: writing bitsandbytes folders is not supported yet"),
     (["--n-samples", "0"], "--n-samples must be >= 1"),
 ])
 def test_bad_flags(tiny_path, tmp_path, capsys, args, message):
@@ -101,3 +100,24 @@ def test_interrupted_save_leaves_no_destination(tiny_path, tmp_path, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         quantize.main([tiny_path, "--out", str(tmp_path / "o"), "--method", "rtn"])
     assert os.listdir(tmp_path) == []  # neither the destination nor a temporary folder
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_bitsandbytes_folder_round_trip(tiny_path, tmp_path, bits, capsys):
+    pytest.importorskip("bitsandbytes", reason="the bnb extra is not installed")
+    from quant import QuantConfig, quantize_
+
+    out = str(tmp_path / "bnb")
+    assert quantize.main([tiny_path, "--out", out, "--method", "bnb", "--bits", str(bits), "--eval"]) == 0
+    assert "perplexity on held-out code" in capsys.readouterr().err  # measured after saving
+    loaded = SantaCoderForCausalLM.from_pretrained(out)
+    qc = loaded.config.quantization_config
+    assert qc["quant_method"] == "bitsandbytes" and qc[f"load_in_{bits}bit"]
+    fresh = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16),
+                      QuantConfig(method="bnb", bits=bits))  # bnb quantization is deterministic
+    layer = loaded.transformer.h[0].mlp.c_fc
+    assert type(layer).__name__ == ("Bnb8bitLinear" if bits == 8 else "Bnb4bitLinear")
+    assert torch.equal(layer.dequantize(), fresh.transformer.h[0].mlp.c_fc.dequantize())
+    x = torch.randint(0, 2000, (1, 32), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(loaded(x).logits, fresh(x).logits)

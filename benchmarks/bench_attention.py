@@ -10,10 +10,14 @@ Compares, for prefill (T new tokens) and decode (1 token against S cached):
 """
 
 import argparse
-import time
+import os
+import sys
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import best_ms  # noqa: E402
 
 NH, HD = 16, 128
 
@@ -33,16 +37,6 @@ def sdpa_gqa(q, k, v, causal):
     return F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=1.0, enable_gqa=True)
 
 
-def bench(fn, reps):
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best * 1e3
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
@@ -57,15 +51,15 @@ def main():
         qf = q.transpose(1, 2).reshape(1, 1, T * NH, HD)
         mask = torch.ones(T, T, dtype=torch.bool).tril()[:, None, :].expand(T, NH, T).reshape(1, 1, T * NH, T)
         reps = 5 if T < 2048 else 2
-        r = [bench(lambda: fold(qf, k, v, mask), reps), bench(lambda: fold_sdpa(qf, k, v, mask), reps),
-             bench(lambda: sdpa_gqa(q, k, v, True), reps)]
+        r = [best_ms(lambda: fold(qf, k, v, mask), reps), best_ms(lambda: fold_sdpa(qf, k, v, mask), reps),
+             best_ms(lambda: sdpa_gqa(q, k, v, True), reps)]
         print(f"| prefill T={T} | " + " | ".join(f"{x:.2f}" for x in r) + " |")
     for S in (128, 512, 2048):  # decode: 1 token against S cached positions
         q = torch.randn(1, NH, 1, HD, dtype=dt)
         k, v = torch.randn(1, 1, S, HD, dtype=dt), torch.randn(1, 1, S, HD, dtype=dt)
         qf = q.reshape(1, 1, NH, HD)
-        r = [bench(lambda: fold(qf, k, v, None), 50), bench(lambda: fold_sdpa(qf, k, v, None), 50),
-             bench(lambda: sdpa_gqa(q, k, v, False), 50)]
+        r = [best_ms(lambda: fold(qf, k, v, None), 50), best_ms(lambda: fold_sdpa(qf, k, v, None), 50),
+             best_ms(lambda: sdpa_gqa(q, k, v, False), 50)]
         print(f"| decode S={S} | " + " | ".join(f"{x:.3f}" for x in r) + " |")
 
 

@@ -8,10 +8,15 @@ and through dequantize-to-bf16 + one GEMM; where the second wins sets quant.line
 """
 
 import argparse
+import os
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import best_ms  # noqa: E402
 
 
 def main():
@@ -48,21 +53,7 @@ def main():
         print(f"| {M} | {a * 1e3:.1f} ({gb / a:.1f}) | {b * 1e3:.1f} ({gb / b:.1f}) | {a / b:.2f}x |")
 
 
-def best_ms(fn, reps=5):
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best * 1e3
-
-
 def quant_crossover():
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from quant import linear as ql
 
     lin = torch.nn.Linear(2048, 8192)

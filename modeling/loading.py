@@ -31,6 +31,10 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16
           "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
 
+SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
+                      "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded; the message names the file or tensor and the remedy."""
 
@@ -148,6 +152,11 @@ class TensorSource:
         h = self._handle(self.files[name])
         return tuple(h.get_slice(name).get_shape() if hasattr(h, "get_slice") else h[name].shape)
 
+    def dtype(self, name: str) -> torch.dtype | None:
+        """The tensor's dtype, read from the file header (safetensors) without loading the data."""
+        h = self._handle(self.files[name])
+        return SAFETENSORS_DTYPES.get(h.get_slice(name).get_dtype()) if hasattr(h, "get_slice") else h[name].dtype
+
     def get(self, name: str) -> torch.Tensor:
         h = self._handle(self.files[name])
         try:
@@ -198,6 +207,21 @@ def remote_code_tensor(src: TensorSource, name: str, config: SantaCoderConfig) -
     return t
 
 
+def skeleton(cls, config: SantaCoderConfig):
+    """The model on the meta device, without running the modules' random init: its weights are about to be
+    replaced, and the first init on meta imports torch._dynamo (about 1 s of every load)."""
+    modules = (torch.nn.Linear, torch.nn.Embedding, torch.nn.LayerNorm)
+    saved = [m.reset_parameters for m in modules]
+    try:
+        for m in modules:
+            m.reset_parameters = lambda self: None
+        with torch.device("meta"):
+            return cls(config)
+    finally:
+        for m, f in zip(modules, saved):
+            m.reset_parameters = f
+
+
 def load_config(folder: str) -> SantaCoderConfig:
     return SantaCoderConfig.from_json_file(os.path.join(folder, "config.json"))
 
@@ -216,8 +240,12 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
         except ValueError as e:
             raise CheckpointError(str(e)) from None
     src = TensorSource(folder)
-    with torch.device("meta"):
-        model = cls(config)
+    if qconf is not None:
+        pickled = sorted({os.path.basename(p) for p in src.files.values() if not p.endswith(".safetensors")})
+        if pickled or config.checkpoint_layout == "remote_code":
+            raise CheckpointError(f"{folder}: quantized folders are read from gpt_bigcode-layout safetensors only, "
+                                  f"never unpickled (found {', '.join(pickled) or 'a remote-code config'})")
+    model = skeleton(cls, config)
     quantized, prebuilt, used_quantized = set(), (), set()
     if qconf is not None:
         from quant import QuantLinear
@@ -238,6 +266,14 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
     for name, meta in expected.items():
         if name == tied or name.startswith(prebuilt):
             continue
+        if name.startswith(tuple(quantized)):  # checked from the header now, read layer by layer below
+            if name not in src.keys():
+                missing.append(name)
+            elif src.shape(name) != tuple(meta.shape):
+                bad.append(f"{name} expected {tuple(meta.shape)} got {src.shape(name)}")
+            elif src.dtype(name) != meta.dtype:
+                bad.append(f"{name} expected {str(meta.dtype)[6:]} got {str(src.dtype(name))[6:]}")
+            continue
         if config.checkpoint_layout == "remote_code":
             t = remote_code_tensor(src, name, config)
         else:
@@ -248,19 +284,13 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
         if tuple(t.shape) != tuple(meta.shape):
             bad.append(f"{name} expected {tuple(meta.shape)} got {tuple(t.shape)}")
             continue
-        if name.startswith(tuple(quantized)):
-            if t.dtype != meta.dtype:
-                bad.append(f"{name} expected {str(meta.dtype).replace('torch.', '')} got {str(t.dtype).replace('torch.', '')}")
-                continue
-            target = meta.dtype  # GPTQ tensors stay as stored; prepare() builds the kernel layout
-        else:
-            target = torch.float32 if ".ln_" in name else dtype  # LayerNorms stay fp32 (see model.py)
+        target = torch.float32 if ".ln_" in name else dtype  # LayerNorms stay fp32 (see model.py)
         state[name] = t.to(device=device, dtype=target).contiguous()
     if missing:
         raise CheckpointError(f"{folder}: missing tensors: {', '.join(missing)}")
     if bad:
         raise CheckpointError(f"{folder}: tensors of the wrong shape: {'; '.join(bad)}")
-    used = set(state) | {tied} | used_quantized
+    used = set(state) | {tied} | used_quantized | {k for k in src.keys() if k.startswith(tuple(quantized))}
     if config.checkpoint_layout == "remote_code":
         used |= {k for k in src.keys() if re.search(r"\.(q_attn|kv_attn)\.", k)}
     unused = [k for k in src.keys() if k not in used and not SKIPPED_BUFFERS.search(k)]
@@ -274,19 +304,17 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
     if tied in expected:
         model.lm_head.weight = model.transformer.wte.weight
     model.source = folder
-    if qconf is not None:
-        from quant.serialization import prepare_quantized
+    if quantized:
+        from quant.serialization import fill_quantized
 
-        prepare_quantized(model, dtype)
+        fill_quantized(model, dtype, src.get)
     return model.pack_for_cpu().eval()
 
 
 def random_model(cls, config: SantaCoderConfig, dtype=None, device=None, seed: int = 0):
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
-    with torch.device("meta"):
-        model = cls(config)
-    model = model.to_empty(device=device)
+    model = skeleton(cls, config).to_empty(device=device)
     g = torch.Generator(device=device).manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 
 import torch
 import torch.nn as nn
@@ -35,6 +36,7 @@ INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
 # From this many rows (tokens) on, dequantize-to-bf16 + one GEMM beats the CPU kernels, which are
 # compute-bound (~0.1 ms per row for an 8192 x 2048 layer). Measured: benchmarks/bench_linear.py --quant
 DEQUANT_MIN_ROWS = {"cpu-int4": 128, "cpu-int8": 32}
+BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 
 
 def dense_weight(linear: nn.Linear) -> torch.Tensor:
@@ -113,16 +115,23 @@ class GPTQLinear(QuantLinear):
         When the kernel layout holds the codes losslessly, qweight is dropped (it would double the
         memory) and rebuilt from the kernel layout when the state dict is asked for.
         """
-        q, scales, zeros, g_idx = self.codes()
+        N, K = self.out_features, self.in_features
+        self.__dict__.pop("s_kn", None)  # the long-prompt scales are remade from the new layout when needed
+        _, scales, zeros, g_idx = unpack_gptq(None, self.qzeros, self.scales, self.g_idx, self.bits)  # small
         perm = None
         if not bool((g_idx[1:] >= g_idx[:-1]).all()):  # act-order: sort columns by group
             perm = torch.argsort(g_idx, stable=True)
-            q, g_idx = q[:, perm], g_idx[perm]
+            g_idx = g_idx[perm]
+        whole = self._codes_kn() if self.qweight is None else None  # re-preparing: codes from the kernel layout
+
+        def codes(n0=0, n1=None):  # uint8 (K, n1 - n0): output columns n0..n1, input rows in kernel order
+            c = whole[:, n0:n1] if whole is not None else unpack_codes_kn(self.qweight[:, n0:n1], self.bits, K)
+            return c if perm is None else c[perm]
+
         self.perm = perm
         self.act_dtype = dtype
         self.bias_c = None if self.bias is None else self.bias.to(dtype)
         dev = self.scales.device.type
-        N, K = self.out_features, self.in_features
         gs = K // scales.shape[1]  # group width after sorting
         uniform = bool(torch.equal(g_idx.long(), torch.arange(K, device=g_idx.device) // gs))
         per_channel_sym = scales.shape[1] == 1 and bool((zeros == 128).all())
@@ -133,23 +142,28 @@ class GPTQLinear(QuantLinear):
             s, z = scales.repeat_interleave(gs // kgs, dim=1), zeros.repeat_interleave(gs // kgs, dim=1).float()
             # (q - z) * s == (q - 8) * s + s * (8 - z): the kernel's float-zero form
             self.sz = torch.stack([s.t(), (s * (8 - z)).t()], dim=-1).to(dtype).contiguous()  # (K/kgs, N, 2)
-            self.w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.to(torch.int32).contiguous(), 1)
-            # for the dequantize + GEMM path of long prompts: w = q * s + c, groups along K
-            self.s_kn = s.t()[:, None, :].to(dtype).contiguous()  # (K/kgs, 1, N)
-            self.c_kn = (-z * s).t()[:, None, :].to(dtype).contiguous()
+            if N % 64 == 0 and int4pack_cpu_invertible():  # write torch's layout directly, in column chunks
+                self.w4 = torch.empty(N, K // 2, dtype=torch.uint8)
+                for n0 in range(0, N, BUILD_CHUNK):
+                    self.w4[n0:n0 + BUILD_CHUNK] = pack_int4pack_cpu(codes(n0, n0 + BUILD_CHUNK))
+            else:
+                self.w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes().t().to(torch.int32).contiguous(), 1)
             self.kgs, kernel = kgs, "cpu-int4"
         elif dev == "cpu" and dtype == torch.bfloat16 and self.bits == 8 and per_channel_sym:
-            self.w8 = (q.to(torch.int16) - 128).to(torch.int8).contiguous()
+            self.w8 = torch.empty(N, K, dtype=torch.int8)
+            for n0 in range(0, N, BUILD_CHUNK):
+                self.w8[n0:n0 + BUILD_CHUNK] = (codes(n0, n0 + BUILD_CHUNK).t() ^ 128).view(torch.int8)  # code - 128
             self.s8 = scales[:, 0].to(dtype)
             kernel = "cpu-int8"
         elif dev == "cuda" and self.bits == 4 and uniform and gs in INT4_GROUPS and K % 1024 == 0 and N % 8 == 0:
             # tinygemm: bf16 only, codes as uint8 [N, K/2] (even column in the high nibble), 8 inner k-tiles
-            packed = ((q[:, ::2] << 4) | q[:, 1::2]).to(torch.uint8).contiguous()
+            q = codes().t()
+            packed = ((q[:, ::2] << 4) | q[:, 1::2]).contiguous()
             self.w4 = torch.ops.aten._convert_weight_to_int4pack(packed, 8)
             self.sz = torch.stack([scales.t(), (scales * (8 - zeros.float())).t()], dim=-1).to(torch.bfloat16).contiguous()
             self.kgs, kernel = gs, "cuda-int4"
         elif dev == "cuda" and self.bits == 8 and per_channel_sym:
-            self.w8 = (q.to(torch.int16) - 128).to(torch.int8).contiguous()
+            self.w8 = (codes().t() ^ 128).view(torch.int8).contiguous()
             self.s8 = scales[:, 0].to(dtype)
             kernel = "cuda-int8"
         else:
@@ -165,6 +179,12 @@ class GPTQLinear(QuantLinear):
         if self.readable:
             self.qweight = None  # rebuilt from the kernel layout by codes() and state_dict()
         return self
+
+    def _codes_kn(self) -> torch.Tensor:
+        """Codes uint8 (in, out) in the stored column order, from qweight (or the kernel layout once dropped)."""
+        if self.qweight is None:
+            return self._codes_from_kernel().t().to(torch.uint8)  # permutation already undone
+        return unpack_codes_kn(self.qweight, self.bits, self.in_features)
 
     def _codes_from_kernel(self) -> torch.Tensor:
         """Codes [out, in] in the original column order, read back from the CPU kernel layout."""
@@ -194,8 +214,11 @@ class GPTQLinear(QuantLinear):
         w = buf.view(K, N // 64, 2, 32)
         w[:, :, 0].copy_(b & 15)
         w[:, :, 1].copy_(b >> 4)
+        if not hasattr(self, "s_kn"):  # scale and offset per (group, column), made on the first long prompt
+            s, sz1 = self.sz[..., 0].float(), self.sz[..., 1].float()  # (K/kgs, N)
+            self.s_kn, self.c_kn = s[:, None].to(self.act_dtype), (sz1 - 8 * s)[:, None].to(self.act_dtype)
         w = w.view(K // self.kgs, self.kgs, N)
-        return torch.addcmul(self.c_kn, w, self.s_kn, out=w).view(K, N)  # q * s - z * s, in place
+        return torch.addcmul(self.c_kn, w, self.s_kn, out=w).view(K, N)  # q * s + (sz1 - 8 s) = (q - 8) s + sz1
 
     def forward(self, x):
         if self.kernel is None:
@@ -226,6 +249,36 @@ class GPTQLinear(QuantLinear):
         if self.bias_c is not None:
             y = y + self.bias_c
         return y.reshape(*shape[:-1], self.out_features)
+
+
+def unpack_codes_kn(qweight: torch.Tensor, bits: int, in_features: int) -> torch.Tensor:
+    """GPTQ qweight int32 (in * bits / 32, out) -> codes uint8 (in, out), with one small temporary per nibble."""
+    rows, cols = qweight.shape
+    if sys.byteorder == "little":  # byte c of each int32 holds the codes of input rows per*r + c*(8/bits) ...
+        b = qweight.view(torch.uint8).view(rows, cols, 4)
+        if bits == 8:
+            return b.transpose(1, 2).reshape(in_features, cols)
+        out = torch.empty(rows, 4, 2, cols, dtype=torch.uint8, device=qweight.device)
+        out[:, :, 0] = (b & 15).transpose(1, 2)  # low nibble: the even row of the pair
+        out[:, :, 1] = (b >> 4).transpose(1, 2)
+        return out.view(in_features, cols)
+    per = 32 // bits
+    out = torch.empty(qweight.shape[0], per, qweight.shape[1], dtype=torch.uint8, device=qweight.device)
+    for i in range(per):
+        out[:, i] = (qweight >> (bits * i)) & (2**bits - 1)
+    return out.view(in_features, qweight.shape[1])
+
+
+def pack_int4pack_cpu(codes_kn: torch.Tensor) -> torch.Tensor:
+    """Codes uint8 (K, N) -> torch's CPU int4 kernel layout, uint8 (N, K/2); needs N % 64 == 0.
+
+    The inverse of unpack_int4pack_cpu: in each block of 64 output rows, byte (k, j) holds row j in
+    its low nibble and row j + 32 in its high nibble.
+    """
+    K, N = codes_kn.shape
+    c = codes_kn.view(K, N // 64, 2, 32)
+    packed = c[:, :, 0] | (c[:, :, 1] << 4)  # (K, N/64, 32)
+    return packed.permute(1, 0, 2).contiguous().view(N, K // 2)
 
 
 def unpack_int4pack_cpu(w4: torch.Tensor, out_features: int, in_features: int) -> torch.Tensor:

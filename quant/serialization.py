@@ -110,9 +110,24 @@ def quantized_skeleton(model, config: QuantConfig, device="meta"):
     return model
 
 
-def prepare_quantized(model, dtype):
-    """Build every GPTQLinear's kernel layout for the activation dtype (frees qweight where it can)."""
-    for m in model.modules():
+def fill_quantized(model, dtype, get_tensor):
+    """Read each GPTQLinear's stored tensors, build its kernel layout, and let qweight go where the layout
+    holds the codes; one layer at a time, so only one layer's stored tensors sit next to the layouts."""
+    trim = _malloc_trim()
+    for name, m in model.named_modules():
         if isinstance(m, GPTQLinear):
+            m.load_state_dict({k: get_tensor(f"{name}.{k}") for k in m.state_dict()}, assign=True)
             m.prepare(dtype)
+            trim()  # hand the freed qweight and temporaries back, or heap fragmentation keeps them resident
     return model
+
+
+def _malloc_trim():
+    """glibc's malloc_trim(0), or a no-op where there is no glibc."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return lambda: libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return lambda: None

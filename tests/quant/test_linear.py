@@ -7,8 +7,9 @@ import torch
 import torch.nn as nn
 
 from quant import GPTQLinear, QuantConfig
-from quant.linear import DEQUANT_MIN_ROWS, int4pack_cpu_invertible, unpack_int4pack_cpu
-from quant.primitives import quantize_groupwise
+from quant.linear import (DEQUANT_MIN_ROWS, int4pack_cpu_invertible, pack_int4pack_cpu, unpack_codes_kn,
+                          unpack_int4pack_cpu)
+from quant.primitives import pack_rows, quantize_groupwise
 
 
 def sqnr(ref, x):
@@ -94,11 +95,19 @@ def test_bad_input_and_fallback_warning(caplog):
     assert caplog.text.count("dequantizing on the fly") == 1
 
 
-def test_int4pack_cpu_layout_reads_back():
+def test_int4pack_cpu_layout_reads_back_and_is_written_directly():
     assert int4pack_cpu_invertible()  # this torch's layout is the one we read
     q = torch.randint(0, 16, (192, 512), generator=torch.Generator().manual_seed(4), dtype=torch.int32)
     w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
     assert torch.equal(unpack_int4pack_cpu(w4, 192, 512), q)
+    assert torch.equal(pack_int4pack_cpu(q.t().to(torch.uint8).contiguous()), w4)  # what prepare() builds
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_codes_unpacked_to_bytes_in_input_major_order(bits):
+    q = torch.randint(0, 2**bits, (96, 256), generator=torch.Generator().manual_seed(5), dtype=torch.int32)
+    qweight = pack_rows(q.t().contiguous(), bits)
+    assert torch.equal(unpack_codes_kn(qweight, bits, 256), q.t().to(torch.uint8))
 
 
 @pytest.mark.parametrize("bits,group_size,sym,act_order", [
@@ -121,6 +130,9 @@ def test_prepare_drops_qweight_and_state_dict_rebuilds_it(bits, group_size, sym,
     for k in before:
         assert torch.equal(before[k], after[k]), k
     assert torch.equal(m.dequantize(), dq)
+    x = X.to(torch.bfloat16)
+    y = m(x)
+    assert torch.equal(m.prepare(torch.bfloat16)(x), y)  # preparing again starts from the kernel layout
 
 
 @pytest.mark.parametrize("bits,group_size,sym", [(4, 128, True), (4, 64, False), (4, -1, True), (8, -1, True)])
@@ -151,3 +163,24 @@ def test_cuda_kernel_matches_dequantized_reference(bits, group_size, sym, kernel
     for rows in (x[:1], x):  # decode and a short prefill
         got = q(rows.half())
         assert got.dtype == torch.float16 and sqnr(ref[: len(rows)], got.float()) > 35
+
+
+@pytest.mark.parametrize("bits,group_size,act_order", [(4, 128, False), (4, 64, True), (8, -1, False)])
+def test_kernel_layout_built_in_column_chunks(monkeypatch, bits, group_size, act_order):
+    """Layouts are built BUILD_CHUNK output columns at a time (bounded temporaries); a partial last chunk too."""
+    import quant.linear as ql
+
+    lin = gaussian_linear(512, 320)
+    if act_order:
+        perm = torch.randperm(512, generator=torch.Generator().manual_seed(8))
+        q, sc, z = quantize_groupwise(lin.weight.detach()[:, perm], bits, group_size, sym=False)
+        inv = torch.argsort(perm)
+        m = GPTQLinear.from_codes(q[:, inv], sc, z, (torch.arange(512) // group_size)[inv], bits, group_size, lin.bias)
+    else:
+        m = GPTQLinear.from_linear(lin, bits, group_size)
+    whole = GPTQLinear.from_codes(*m.codes(), bits, group_size, m.bias).prepare(torch.bfloat16)
+    monkeypatch.setattr(ql, "BUILD_CHUNK", 128)  # 320 columns: chunks of 128, 128 and 64
+    m.prepare(torch.bfloat16)
+    assert torch.equal(m.w4 if bits == 4 else m.w8, whole.w4 if bits == 4 else whole.w8)
+    x = X.to(torch.bfloat16)
+    assert sqnr(x.float() @ m.dequantize().t() + m.bias.float(), m(x).float()) > 40

@@ -357,6 +357,7 @@ def save_model(model, out_dir: str):
             from quant.serialization import quantization_config
 
             config["quantization_config"] = quantization_config(model.quant_config)
+        config["tie_word_embeddings"] = tied  # a quantized lm_head is its own tensor; loaders must not tie it
         save_file(state, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(config, f, indent=2, sort_keys=True)

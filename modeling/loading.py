@@ -345,7 +345,20 @@ def commit_folder(tmp: str, out_dir: str):
         shutil.rmtree(old)
 
 
-def save_model(model, out_dir: str):
+def shard(state: dict, max_bytes: int) -> list[dict]:
+    """Split a state dict, in order, into pieces of at most max_bytes (a larger tensor gets a piece alone)."""
+    pieces, size = [{}], 0
+    for k, v in state.items():
+        n = v.numel() * v.element_size()
+        if pieces[-1] and size + n > max_bytes:
+            pieces.append({})
+            size = 0
+        pieces[-1][k] = v
+        size += n
+    return pieces
+
+
+def save_model(model, out_dir: str, max_shard_bytes: int = 2 * 1024**3):
     from safetensors.torch import save_file
 
     tmp = atomic_folder(out_dir)
@@ -358,7 +371,18 @@ def save_model(model, out_dir: str):
 
             config["quantization_config"] = quantization_config(model.quant_config)
         config["tie_word_embeddings"] = tied  # a quantized lm_head is its own tensor; loaders must not tie it
-        save_file(state, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        pieces = shard(state, max_shard_bytes)
+        if len(pieces) == 1:
+            save_file(state, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        else:  # transformers' sharded layout: numbered files and an index naming each tensor's file
+            weight_map = {}
+            for i, piece in enumerate(pieces, 1):
+                name = f"model-{i:05d}-of-{len(pieces):05d}.safetensors"
+                save_file(piece, os.path.join(tmp, name), metadata={"format": "pt"})
+                weight_map.update(dict.fromkeys(piece, name))
+            total = sum(v.numel() * v.element_size() for v in state.values())
+            with open(os.path.join(tmp, "model.safetensors.index.json"), "w") as f:
+                json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(config, f, indent=2, sort_keys=True)
         c = model.config

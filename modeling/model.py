@@ -219,11 +219,12 @@ class SantaCoderForCausalLM(nn.Module):
 
         return random_model(cls, config, dtype=dtype, device=device, seed=seed)
 
-    def save_pretrained(self, out_dir: str):
-        """Write config.json, model.safetensors, tokenizer and generation config (atomically)."""
+    def save_pretrained(self, out_dir: str, max_shard_size: int = 2 * 1024**3):
+        """Write config.json, model.safetensors (sharded with an index above max_shard_size bytes), the
+        tokenizer and generation config, into a temporary folder renamed into place at the end."""
         from .loading import save_model
 
-        save_model(self, out_dir)
+        save_model(self, out_dir, max_shard_bytes=max_shard_size)
 
     @property
     def tokenizer(self):

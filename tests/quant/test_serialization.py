@@ -57,3 +57,80 @@ def test_config_that_disagrees_is_a_one_line_error(int4_folder, tmp_path, change
     with pytest.raises(CheckpointError) as e:
         SantaCoderForCausalLM.from_pretrained(edited(int4_folder, tmp_path, **changes))
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_sharded_save_loads_and_a_missing_shard_is_named(tiny_path, tmp_path, int4_folder):
+    model = SantaCoderForCausalLM.from_pretrained(int4_folder)
+    model.save_pretrained(str(tmp_path / "s"), max_shard_size=1_000_000)
+    files = sorted(os.listdir(tmp_path / "s"))
+    shards = [f for f in files if f.startswith("model-")]
+    assert len(shards) >= 3 and "model.safetensors.index.json" in files and "model.safetensors" not in files
+    index = json.load(open(tmp_path / "s" / "model.safetensors.index.json"))
+    assert set(index["weight_map"].values()) == set(shards)
+    with torch.inference_mode():
+        assert torch.equal(SantaCoderForCausalLM.from_pretrained(str(tmp_path / "s"))(X).logits, model(X).logits)
+    os.remove(tmp_path / "s" / shards[1])
+    with pytest.raises(CheckpointError, match=f"shard file\\(s\\) missing: {shards[1]}"):
+        SantaCoderForCausalLM.from_pretrained(str(tmp_path / "s"))
+
+
+def test_truncated_corrupt_or_pickled_files_are_refused(int4_folder, tmp_path):
+    import shutil
+
+    def copy(name):
+        dst = tmp_path / name
+        shutil.copytree(int4_folder, dst)
+        return dst
+
+    truncated = copy("truncated")
+    data = (truncated / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    corrupt = copy("corrupt")
+    (corrupt / "model.safetensors").write_bytes(b"\xff" * 8 + data[8:])  # header length garbage
+    pickled = copy("pickled")
+    from safetensors.torch import load_file
+
+    torch.save(load_file(str(pickled / "model.safetensors")), pickled / "pytorch_model.bin")
+    os.remove(pickled / "model.safetensors")
+    for folder, message in [(truncated, "model.safetensors"), (corrupt, "model.safetensors: not a readable safetensors"),
+                            (pickled, "never unpickled (found pytorch_model.bin)")]:
+        with pytest.raises(CheckpointError) as e:
+            SantaCoderForCausalLM.from_pretrained(str(folder))
+        assert message in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+PEAK_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {root!r})
+from generate import peak_rss_mib
+from modeling import SantaCoderForCausalLM
+from quant import GPTQLinear
+import safetensors.torch, quant.serialization, quant.linear
+base = peak_rss_mib()
+m = SantaCoderForCausalLM.from_pretrained({path!r})
+with torch.no_grad():
+    m(torch.zeros(1, 4, dtype=torch.long))
+layers = [x for x in m.modules() if isinstance(x, GPTQLinear)]
+assert len(layers) == 6 * 4 + 1 and all(x.qweight is None and x.kernel == "cpu-int4" for x in layers)
+print(int((peak_rss_mib() - base) * 2**20))
+"""
+
+
+def test_load_holds_about_the_folder_and_never_an_fp_copy(tmp_path):
+    """A 170 MB int4 folder (6 layers of n_embd 1024, vocab 49280) loads in a subprocess growing by about
+    the folder: a bf16 copy of the block weights alone would add 150 MB more."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from modeling import SantaCoderConfig
+
+    cfg = SantaCoderConfig(n_layer=6, n_embd=1024, n_head=8, vocab_size=49280, n_positions=2048)
+    model = quantize_(SantaCoderForCausalLM.from_config(cfg, dtype=torch.bfloat16), QuantConfig(method="rtn"))
+    model.save_pretrained(str(tmp_path))
+    folder = sum(os.path.getsize(tmp_path / f) for f in os.listdir(tmp_path))
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(root=ROOT, path=str(tmp_path))],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    grown = int(out.stdout.split()[-1])
+    assert grown < 1.2 * folder + 48e6, f"peak grew {grown / 1e6:.0f} MB for a {folder / 1e6:.0f} MB folder"

@@ -1,7 +1,7 @@
 """Quantize a SantaCoder checkpoint into a small folder (GPTQ v1 tensors, loads with from_pretrained).
 
     python quantize.py bigcode/santacoder --out santacoder-int4                 # GPTQ int4 g128 on the bundled corpus
-    python quantize.py SRC --out DST --method rtn --bits 8 --group-size -1      # round to nearest, no data
+    python quantize.py SRC --out DST --method rtn --bits 8                      # round to nearest, no data
     python quantize.py SRC --out DST --act-order --calibration 'my/code/**/*.py' --eval
     python quantize.py SRC --out DST --method bnb --bits 4                      # bitsandbytes NF4 (extra: .[bnb])
 
@@ -30,7 +30,8 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="destination folder")
     p.add_argument("--method", choices=METHODS, default=DEFAULTS.method)
     p.add_argument("--bits", type=int, choices=[4, 8], default=DEFAULTS.bits)
-    p.add_argument("--group-size", type=int, default=DEFAULTS.group_size, help="columns per scale; -1 = whole row")
+    p.add_argument("--group-size", type=int, default=None,
+                   help="columns per scale; -1 = whole row (default: 128 for int4, -1 for int8)")
     p.add_argument("--asym", action="store_true", help="asymmetric (a zero point per group) instead of symmetric")
     p.add_argument("--act-order", action="store_true", help="GPTQ desc_act: columns in decreasing Hessian order")
     p.add_argument("--static-groups", action="store_true", help="with --act-order: groups fixed in column order")
@@ -51,6 +52,11 @@ def parse_args(argv=None):
         p.error(f"--out {args.out} exists and is not empty; pass --force to replace it")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         p.error(f"--out {args.out} is a file, not a folder")
+    try:
+        if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+            p.error("--device cuda: CUDA is not available here; use --device cpu")
+    except RuntimeError:
+        p.error(f"--device {args.device!r} is not a device; use cpu or cuda")
     if args.n_samples < 1 or args.seq_len < 2:
         p.error("--n-samples must be >= 1 and --seq-len >= 2")
     try:
@@ -79,6 +85,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         model = SantaCoderForCausalLM.from_pretrained(args.src, revision=args.revision, dtype=torch.bfloat16)
+        if model.config.quantization_config is not None:
+            raise ValueError(f"{args.src} is already quantized; give the fp16/bf16/fp32 checkpoint it came from")
         params = sum(p.numel() for p in model.parameters())
         src_bytes = folder_weight_bytes(model.source)
         tok = model.tokenizer
@@ -96,7 +104,7 @@ def main(argv=None) -> int:
         model.save_pretrained(args.out)  # before any forward: bnb's CPU 4-bit forward alters what it would save
         if args.eval:
             ppl_after = perplexity(model, held_out)
-    except (CheckpointError, ConfigError, ValueError, RuntimeError, ImportError) as e:
+    except (CheckpointError, ConfigError, ValueError, RuntimeError, ImportError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out_bytes = folder_weight_bytes(args.out)

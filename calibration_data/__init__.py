@@ -32,7 +32,8 @@ JSONL_FIELDS = ("text", "content")
 
 def load_texts(source: str = "bundled", max_documents: int = 10_000) -> list[str]:
     """Documents from `source`: "bundled", "heldout", a folder (searched recursively), a glob, a file,
-    or "hub:NAME" (a datasets dataset with a text/content field; needs the `hub` extra and network).
+    or "hub:NAME" (the first max_documents rows of a datasets dataset with a text/content field; needs the
+    `hub` extra and the network).
 
     .py/.java/.js/.txt files are one document each; .jsonl files give one per line. The order is
     sorted by path, so the result does not depend on the file system.
@@ -44,17 +45,16 @@ def load_texts(source: str = "bundled", max_documents: int = 10_000) -> list[str
     elif os.path.isdir(source):
         paths = _files_under(source)
     elif os.path.isfile(source):
-        paths = [source]
+        paths = [source]  # a file named explicitly is read whatever its extension
     else:
-        paths = sorted(p for p in glob.glob(source, recursive=True) if os.path.isfile(p))
-    paths = [p for p in paths if p.endswith(EXTENSIONS)]
+        paths = [p for p in sorted(glob.glob(source, recursive=True)) if os.path.isfile(p) and p.endswith(EXTENSIONS)]
     if not paths:
         raise ValueError(f"calibration source {source!r}: no {'/'.join(EXTENSIONS)} files found "
                          f"(use 'bundled', a folder, a glob, a file or hub:NAME)")
     texts = []
     for p in paths:
         texts.extend(_jsonl_texts(p) if p.endswith(".jsonl") else [_read(p)])
-    texts = [t for t in texts if t.strip()][:max_documents]
+    texts = [t for t in texts if t.strip()]
     if not texts:
         raise ValueError(f"calibration source {source!r}: all {len(paths)} files are empty")
     return texts

@@ -152,10 +152,13 @@ class TensorSource:
         h = self._handle(self.files[name])
         return tuple(h.get_slice(name).get_shape() if hasattr(h, "get_slice") else h[name].shape)
 
-    def dtype(self, name: str) -> torch.dtype | None:
+    def dtype(self, name: str) -> torch.dtype | str:
         """The tensor's dtype, read from the file header (safetensors) without loading the data."""
         h = self._handle(self.files[name])
-        return SAFETENSORS_DTYPES.get(h.get_slice(name).get_dtype()) if hasattr(h, "get_slice") else h[name].dtype
+        if not hasattr(h, "get_slice"):
+            return h[name].dtype
+        raw = h.get_slice(name).get_dtype()
+        return SAFETENSORS_DTYPES.get(raw, raw)  # an unexpected dtype stays its safetensors name, e.g. "F64"
 
     def get(self, name: str) -> torch.Tensor:
         h = self._handle(self.files[name])
@@ -253,7 +256,7 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
 
         if qconf.method == "bnb":  # bnb layers are built from their tensors right away
             try:
-                used_quantized = load_bnb_modules(model, qconf, src.get, src.keys(), dtype)
+                used_quantized = load_bnb_modules(model, qconf, src.get, src.keys(), dtype, device)
             except ValueError as e:
                 raise CheckpointError(f"{folder}: {e}") from None
             prebuilt = tuple(n + "." for n, m in model.named_modules() if isinstance(m, QuantLinear))
@@ -272,7 +275,7 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
             elif src.shape(name) != tuple(meta.shape):
                 bad.append(f"{name} expected {tuple(meta.shape)} got {src.shape(name)}")
             elif src.dtype(name) != meta.dtype:
-                bad.append(f"{name} expected {str(meta.dtype)[6:]} got {str(src.dtype(name))[6:]}")
+                bad.append(f"{name} expected dtype {str(meta.dtype)[6:]} got {str(src.dtype(name)).replace('torch.', '')}")
             continue
         if config.checkpoint_layout == "remote_code":
             t = remote_code_tensor(src, name, config)
@@ -289,7 +292,7 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
     if missing:
         raise CheckpointError(f"{folder}: missing tensors: {', '.join(missing)}")
     if bad:
-        raise CheckpointError(f"{folder}: tensors of the wrong shape: {'; '.join(bad)}")
+        raise CheckpointError(f"{folder}: tensors of the wrong shape or dtype: {'; '.join(bad)}")
     used = set(state) | {tied} | used_quantized | {k for k in src.keys() if k.startswith(tuple(quantized))}
     if config.checkpoint_layout == "remote_code":
         used |= {k for k in src.keys() if re.search(r"\.(q_attn|kv_attn)\.", k)}
@@ -307,7 +310,7 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
     if quantized:
         from quant.serialization import fill_quantized
 
-        fill_quantized(model, dtype, src.get)
+        fill_quantized(model, dtype, src.get, device)
     return model.pack_for_cpu().eval()
 
 

@@ -74,7 +74,7 @@ class Bnb4bitLinear(bnb.nn.Linear4bit, QuantLinear):
 
 
 def bnb_module_from_tensors(bits: int, in_features: int, out_features: int, tensors: dict, compute_dtype,
-                            quant_type: str = "nf4"):
+                            quant_type: str = "nf4", device="cpu"):
     """A bnb layer rebuilt from its saved state (keys relative to the module: weight, bias, SCB or weight.*)."""
     bias = tensors.get("bias")
     with torch.device("meta"):  # no fp weight is allocated: the quantized tensors are assigned below
@@ -83,14 +83,14 @@ def bnb_module_from_tensors(bits: int, in_features: int, out_features: int, tens
              Bnb4bitLinear(in_features, out_features, bias=bias is not None, compute_dtype=compute_dtype,
                            quant_type=quant_type))
     if bits == 8:
-        w = bnb.nn.Int8Params(tensors["weight"], requires_grad=False, has_fp16_weights=False)
-        w.CB, w.SCB = w.data, tensors["SCB"]  # what Int8Params holds after quantizing
+        w = bnb.nn.Int8Params(tensors["weight"].to(device), requires_grad=False, has_fp16_weights=False)
+        w.CB, w.SCB = w.data, tensors["SCB"].to(device)  # what Int8Params holds after quantizing
         m.weight = w
     else:
         stats = {k[len("weight."):]: v for k, v in tensors.items() if k.startswith("weight.")}
-        m.weight = bnb.nn.Params4bit.from_prequantized(tensors["weight"], stats, requires_grad=False, device="cpu",
+        m.weight = bnb.nn.Params4bit.from_prequantized(tensors["weight"], stats, requires_grad=False, device=device,
                                                        module=m)
         m.ran_eval_on_cpu = False
     if bias is not None:
-        m.bias = nn.Parameter(bias, requires_grad=False)
+        m.bias = nn.Parameter(bias.to(device), requires_grad=False)
     return m

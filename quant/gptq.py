@@ -145,38 +145,36 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
     device = torch.device(device) if device is not None else model.device
     dtype = model.dtype
     tr = model.transformer
+    if calibration.dim() != 2 or calibration.shape[0] < 1 or calibration.dtype != torch.long:
+        raise ValueError(f"calibration must be token ids of shape (n_samples >= 1, seq_len), got "
+                         f"{tuple(calibration.shape)} {calibration.dtype}")
     n, T = calibration.shape
     if T > model.config.n_positions:
         raise ValueError(f"calibration blocks of {T} tokens are longer than n_positions={model.config.n_positions}")
     batches = [calibration[i:i + batch_size] for i in range(0, n, batch_size)]
     # inputs of block 0: embeddings, the fp32 residual stream (as in model.forward), kept on the CPU
-    pos = torch.arange(T).unsqueeze(0)
-    xs = [tr.wte(b).float() + tr.wpe(pos).float() for b in batches]  # (b, T, C) each
-    stages = [[m] for m in config.modules]  # true sequential: one Linear per stage, in execution order
-    assert all(len(s) == 1 for s in stages)  # a stage stops the forward at its Linear's input
+    pos = torch.arange(T, device=model.device).unsqueeze(0)
+    xs = [(tr.wte(b.to(model.device)).float() + tr.wpe(pos).float()).cpu() for b in batches]  # (b, T, C) each
     report = {"damp": {}}
-    bar = tqdm(total=len(tr.h) * len(stages) + int(bool(config.lm_head)), desc="GPTQ", unit="linear")
+    bar = tqdm(total=len(tr.h) * len(config.modules) + int(bool(config.lm_head)), desc="GPTQ", unit="linear")
     for i, block in enumerate(tr.h):
         if device != model.device:
             _unpack_linears(block)  # oneDNN-packed CPU weights cannot move to another device
             block.to(device)
-        for stage in stages:
-            hess = {name: Hessian(block.get_submodule(name).in_features, device) for name in stage}
-            hooks = [block.get_submodule(name).register_forward_pre_hook(
-                lambda mod, inp, h=hess[name]: _stop(h.add(inp[0]))) for name in stage]
+        for name in config.modules:  # true sequential: one Linear at a time, in execution order
+            full = f"transformer.h.{i}.{name}"
+            bar.set_postfix_str(full)
+            lin = block.get_submodule(name)
+            hess = Hessian(lin.in_features, device)
+            hook = lin.register_forward_pre_hook(lambda mod, inp: _stop(hess.add(inp[0])))
             for x in xs:
                 try:
                     block(x.to(device), None, None, dtype)
-                except _StopForward:  # the rest of the block is not needed for this stage's inputs
+                except _StopForward:  # the rest of the block is not needed for this Linear's inputs
                     pass
-            for h in hooks:
-                h.remove()
-            for name in stage:
-                full = f"transformer.h.{i}.{name}"
-                lin = block.get_submodule(name)
-                set_module(block, name, _gptq_linear(lin, hess[name].H, config, dtype, full, report))
-                bar.set_postfix_str(full)
-                bar.update()
+            hook.remove()
+            set_module(block, name, _gptq_linear(lin, hess.H, config, dtype, full, report))
+            bar.update()
         xs = [block(x.to(device), None, None, dtype).cpu() for x in xs]  # inputs of the next block
         if device != model.device:  # kernel layouts are plain attributes: rebuild the modules where the model lives
             for name in config.modules:
@@ -185,7 +183,7 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
     if config.lm_head:  # an untied copy, calibrated on the final hidden states
         hess = Hessian(model.config.n_embd, device)
         for x in xs:
-            hess.add(tr.ln_f(x.to(device), dtype))
+            hess.add(tr.ln_f(x.to(model.device), dtype).to(device))
         lm_head = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head", report)
         model.lm_head = lm_head if device == model.device else _moved(lm_head, model.device, dtype)
         bar.update()

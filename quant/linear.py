@@ -36,6 +36,7 @@ INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
 # From this many rows (tokens) on, dequantize-to-bf16 + one GEMM beats the CPU kernels, which are
 # compute-bound (~0.1 ms per row for an 8192 x 2048 layer). Measured: benchmarks/bench_linear.py --quant
 DEQUANT_MIN_ROWS = {"cpu-int4": 128, "cpu-int8": 32}
+DEQUANT_MAX_WEIGHTS = 2**25  # larger layers (the 49280-row lm_head) keep the kernel: the scratch would be 200 MB
 BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 
 
@@ -178,6 +179,11 @@ class GPTQLinear(QuantLinear):
         self.readable = kernel == "cpu-int8" or (kernel == "cpu-int4" and N % 64 == 0 and int4pack_cpu_invertible())
         if self.readable:
             self.qweight = None  # rebuilt from the kernel layout by codes() and state_dict()
+        elif whole is not None:  # re-prepared for a kernel that cannot give the codes back: keep them packed
+            self.qweight = pack_rows(whole, self.bits)
+        keep = {"cpu-int4": ("w4", "sz"), "cuda-int4": ("w4", "sz"), "cpu-int8": ("w8", "s8"), "cuda-int8": ("w8", "s8")}
+        for stale in set(("w4", "sz", "w8", "s8")) - set(keep.get(kernel, ())):  # layouts of a previous prepare()
+            self.__dict__.pop(stale, None)
         return self
 
     def _codes_kn(self) -> torch.Tensor:
@@ -227,8 +233,8 @@ class GPTQLinear(QuantLinear):
         x = x.reshape(-1, shape[-1])
         if self.perm is not None:
             x = x[:, self.perm]
-        kernel, M = self.kernel, x.shape[0]
-        if self.readable and M >= DEQUANT_MIN_ROWS[kernel]:
+        kernel, M, N, K = self.kernel, x.shape[0], self.out_features, self.in_features
+        if self.readable and M >= DEQUANT_MIN_ROWS[kernel] and N * K <= DEQUANT_MAX_WEIGHTS:
             x = x.to(self.act_dtype)  # many tokens: dequantize once, then one GEMM (faster than the kernel)
             if kernel == "cpu-int4":
                 y = x @ self._dequantized_for_gemm()
@@ -304,7 +310,8 @@ _scratch_buffers: dict = {}
 
 
 def _scratch(numel, dtype) -> torch.Tensor:
-    """One reusable CPU buffer per dtype: a fresh 32 MB allocation per call costs ~5 ms of page faults."""
+    """One reusable CPU buffer per dtype (at most DEQUANT_MAX_WEIGHTS elements): a fresh 32 MB allocation
+    per call costs ~5 ms of page faults."""
     buf = _scratch_buffers.get(dtype)
     if buf is None or buf.numel() < numel:
         with torch.inference_mode(False):  # a normal tensor: writable inside and outside inference mode

@@ -64,18 +64,20 @@ def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
     if unknown:
         raise ValueError(f"{where}: quantization_config.modules_in_block_to_quantize names unknown modules {unknown}")
     try:
-        return QuantConfig(method=d.get("meta", {}).get("method", "gptq"), bits=int(d["bits"]),
+        meta = d.get("meta") if isinstance(d.get("meta"), dict) else {}
+        method = meta.get("method") if meta.get("method") in ("gptq", "rtn") else "gptq"  # how the codes were found
+        return QuantConfig(method=method, bits=int(d["bits"]),
                            group_size=int(d.get("group_size", 128)), sym=bool(d.get("sym", True)),
                            act_order=bool(d.get("desc_act", False)), static_groups=bool(d.get("static_groups", False)),
                            damp_percent=float(d.get("damp_percent", 0.01)), modules=flat,
                            lm_head=bool(d.get("lm_head", False)))
     except KeyError as e:
         raise ValueError(f"{where}: quantization_config has no {e.args[0]!r}") from None
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise ValueError(f"{where}: quantization_config: {e}") from None
 
 
-def load_bnb_modules(model, config: QuantConfig, get_tensor, names, compute_dtype) -> set:
+def load_bnb_modules(model, config: QuantConfig, get_tensor, names, compute_dtype, device="cpu") -> set:
     """Build each bitsandbytes layer straight from the folder's tensors (bnb's own keys); returns the names used."""
     from .bnb import bnb_module_from_tensors
 
@@ -84,12 +86,16 @@ def load_bnb_modules(model, config: QuantConfig, get_tensor, names, compute_dtyp
         for name in config.modules:
             prefix = f"transformer.h.{i}.{name}."
             mine = [k for k in names if k.startswith(prefix)]
-            if prefix + "weight" not in mine:
-                raise ValueError(f"missing tensor {prefix}weight")
+            needed = ["weight", "SCB"] if config.bits == 8 else ["weight", "weight.absmax", "weight.quant_map"]
+            absent = [prefix + k for k in needed if prefix + k not in mine]
+            if config.bits == 4 and not any(k.startswith(prefix + "weight.quant_state.") for k in mine):
+                absent.append(prefix + "weight.quant_state.bitsandbytes__*")
+            if absent:
+                raise ValueError(f"missing tensors {', '.join(absent)}")
             lin = block.get_submodule(name)
             tensors = {k[len(prefix):]: get_tensor(k) for k in mine}
             set_module(block, name, bnb_module_from_tensors(config.bits, lin.in_features, lin.out_features, tensors,
-                                                            compute_dtype, config.bnb_4bit_quant_type))
+                                                            compute_dtype, config.bnb_4bit_quant_type, device))
             used.update(mine)
     model.quant_config = config
     return used
@@ -110,13 +116,13 @@ def quantized_skeleton(model, config: QuantConfig, device="meta"):
     return model
 
 
-def fill_quantized(model, dtype, get_tensor):
+def fill_quantized(model, dtype, get_tensor, device=None):
     """Read each GPTQLinear's stored tensors, build its kernel layout, and let qweight go where the layout
     holds the codes; one layer at a time, so only one layer's stored tensors sit next to the layouts."""
     trim = _malloc_trim()
     for name, m in model.named_modules():
         if isinstance(m, GPTQLinear):
-            m.load_state_dict({k: get_tensor(f"{name}.{k}") for k in m.state_dict()}, assign=True)
+            m.load_state_dict({k: get_tensor(f"{name}.{k}").to(device) for k in m.state_dict()}, assign=True)
             m.prepare(dtype)
             trim()  # hand the freed qweight and temporaries back, or heap fragmentation keeps them resident
     return model

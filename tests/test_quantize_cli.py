@@ -70,7 +70,9 @@ def test_existing_destination_needs_force(two_runs, tiny_path, capsys):
     (["--bits", "3"], "invalid choice: 3"),
     (["--group-size", "0"], "group_size=0 must be positive"),
     (["--n-samples", "0"], "--n-samples must be >= 1"),
-])
+    (["--method", "bnb", "--lm-head"], "lm_head=True is not supported with method='bnb' (--lm-head)"),
+    (["--device", "tpu9"], "--device 'tpu9' is not a device"),
+] + ([(["--device", "cuda"], "--device cuda: CUDA is not available here")] if not torch.cuda.is_available() else []))
 def test_bad_flags(tiny_path, tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         quantize.main([tiny_path, "--out", str(tmp_path / "o"), *args])
@@ -82,12 +84,20 @@ def test_bad_flags(tiny_path, tmp_path, capsys, args, message):
     ("missing", [], "no such folder"),
     (None, ["--group-size", "100"], "transformer.h.0.attn.c_attn: in_features=256 is not divisible by group_size=100"),
     (None, ["--calibration", "nowhere/*.py"], "calibration source 'nowhere/*.py': no .py/.java/.js/.txt/.jsonl files"),
+    ("quantized", [], "is already quantized; give the fp16/bf16/fp32 checkpoint it came from"),
 ])
 def test_bad_input_writes_nothing(tiny_path, tmp_path, capsys, src, args, message):
-    src = str(tmp_path / src) if src else tiny_path
+    if src == "quantized":
+        src = str(tmp_path / "quantized")
+        quantize.main([tiny_path, "--out", src, "--method", "rtn"])
+    elif src:
+        src = str(tmp_path / src)
+    else:
+        src = tiny_path
+    before = sorted(os.listdir(tmp_path))
     assert quantize.main([src, "--out", str(tmp_path / "o"), *FAST, *args]) == 2
     assert message in capsys.readouterr().err
-    assert sorted(os.listdir(tmp_path)) == []
+    assert sorted(os.listdir(tmp_path)) == before
 
 
 def test_interrupted_save_leaves_no_destination(tiny_path, tmp_path, monkeypatch):

@@ -61,3 +61,11 @@ def test_quantized_lm_head_is_an_untied_copy(tiny_path, prompt_ids):
     with torch.no_grad():
         with_head, without_head = model(prompt_ids).logits, plain(prompt_ids).logits
     assert sqnr(ref, with_head) > 14 and sqnr(ref, with_head) < sqnr(ref, without_head)
+
+
+def test_config_defaults_and_refusals():
+    assert QuantConfig(bits=4).group_size == 128 and QuantConfig(bits=8).group_size == -1  # int8: the per-channel kernel
+    with pytest.raises(ValueError, match="lm_head=True is not supported with method='bnb'"):
+        QuantConfig(method="bnb", bits=4, lm_head=True)
+    with pytest.raises(ValueError, match="damp_percent=0 must be > 0"):
+        QuantConfig(damp_percent=0)

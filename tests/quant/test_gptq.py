@@ -134,3 +134,10 @@ def test_block_by_block_on_another_device_gives_the_same_model(tiny_path):
         states.append(m.state_dict())
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_calibration_must_be_token_blocks(tiny_path):
+    model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)
+    for bad in (torch.zeros(0, 16, dtype=torch.long), torch.zeros(16, dtype=torch.long), torch.zeros(2, 16)):
+        with pytest.raises(ValueError, match="calibration must be token ids of shape"):
+            quantize_(model, QuantConfig(method="gptq"), calibration=bad)

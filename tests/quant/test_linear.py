@@ -133,6 +133,9 @@ def test_prepare_drops_qweight_and_state_dict_rebuilds_it(bits, group_size, sym,
     x = X.to(torch.bfloat16)
     y = m(x)
     assert torch.equal(m.prepare(torch.bfloat16)(x), y)  # preparing again starts from the kernel layout
+    m.prepare(torch.float32)  # no kernel for fp32 activations: the codes go back into qweight
+    assert m.kernel == "dequantize" and m.qweight is not None and not hasattr(m, "w4") and not hasattr(m, "w8")
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
 
 
 @pytest.mark.parametrize("bits,group_size,sym", [(4, 128, True), (4, 64, False), (4, -1, True), (8, -1, True)])

@@ -134,3 +134,16 @@ def test_load_holds_about_the_folder_and_never_an_fp_copy(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     grown = int(out.stdout.split()[-1])
     assert grown < 1.2 * folder + 48e6, f"peak grew {grown / 1e6:.0f} MB for a {folder / 1e6:.0f} MB folder"
+
+
+def test_bnb_folder_missing_a_tensor_is_named(tiny_path, tmp_path):
+    pytest.importorskip("bitsandbytes", reason="the bnb extra is not installed")
+    from safetensors.torch import load_file, save_file
+
+    quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16),
+              QuantConfig(method="bnb", bits=8)).save_pretrained(str(tmp_path / "b"))
+    state = load_file(str(tmp_path / "b" / "model.safetensors"))
+    del state["transformer.h.1.mlp.c_fc.SCB"]
+    save_file(state, str(tmp_path / "b" / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="missing tensors transformer.h.1.mlp.c_fc.SCB"):
+        SantaCoderForCausalLM.from_pretrained(str(tmp_path / "b"))

@@ -192,20 +192,26 @@ class GPTQLinear(QuantLinear):
             return self._codes_from_kernel().t().to(torch.uint8)  # permutation already undone
         return unpack_codes_kn(self.qweight, self.bits, self.in_features)
 
-    def _codes_from_kernel(self) -> torch.Tensor:
-        """Codes [out, in] in the original column order, read back from the CPU kernel layout."""
+    def _codes_from_kernel(self, n0: int = 0, n1: int | None = None) -> torch.Tensor:
+        """Codes int32 [n1 - n0, in] of output rows n0..n1 (all by default), in the original column order,
+        read back from the CPU kernel layout (n0 and n1 multiples of 64 for int4)."""
+        n1 = self.out_features if n1 is None else min(n1, self.out_features)
         if self.kernel == "cpu-int4":
-            q = unpack_int4pack_cpu(self.w4, self.out_features, self.in_features)
+            q = unpack_int4pack_cpu(self.w4[n0:n1], n1 - n0, self.in_features)
         else:
-            q = self.w8.to(torch.int32) + 128
+            q = self.w8[n0:n1].to(torch.int32) + 128
         if self.perm is not None:
             q = q[:, torch.argsort(self.perm)]
         return q
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
-        if self.qweight is None:
-            destination[prefix + "qweight"] = pack_rows(self._codes_from_kernel().t(), self.bits)
+        if self.qweight is None:  # rebuilt in column chunks: bounded temporaries even for the lm_head
+            qweight = torch.empty(self.in_features * self.bits // 32, self.out_features, dtype=torch.int32)
+            for n0 in range(0, self.out_features, BUILD_CHUNK):
+                chunk = self._codes_from_kernel(n0, n0 + BUILD_CHUNK)
+                qweight[:, n0:n0 + chunk.shape[0]] = pack_rows(chunk.t(), self.bits)
+            destination[prefix + "qweight"] = qweight
 
     def _dequantized_for_gemm(self) -> torch.Tensor:
         """The weight in the activation dtype, written into a shared scratch buffer (long prompts only).

@@ -170,7 +170,8 @@ def test_cuda_kernel_matches_dequantized_reference(bits, group_size, sym, kernel
 
 @pytest.mark.parametrize("bits,group_size,act_order", [(4, 128, False), (4, 64, True), (8, -1, False)])
 def test_kernel_layout_built_in_column_chunks(monkeypatch, bits, group_size, act_order):
-    """Layouts are built BUILD_CHUNK output columns at a time (bounded temporaries); a partial last chunk too."""
+    """Layouts are built, and qweight rebuilt for the state dict, BUILD_CHUNK output columns at a time
+    (bounded temporaries); a partial last chunk too."""
     import quant.linear as ql
 
     lin = gaussian_linear(512, 320)
@@ -182,8 +183,11 @@ def test_kernel_layout_built_in_column_chunks(monkeypatch, bits, group_size, act
     else:
         m = GPTQLinear.from_linear(lin, bits, group_size)
     whole = GPTQLinear.from_codes(*m.codes(), bits, group_size, m.bias).prepare(torch.bfloat16)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
     monkeypatch.setattr(ql, "BUILD_CHUNK", 128)  # 320 columns: chunks of 128, 128 and 64
     m.prepare(torch.bfloat16)
     assert torch.equal(m.w4 if bits == 4 else m.w8, whole.w4 if bits == 4 else whole.w8)
+    after = m.state_dict()  # qweight rebuilt chunk by chunk too
+    assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
     x = X.to(torch.bfloat16)
     assert sqnr(x.float() @ m.dequantize().t() + m.bias.float(), m(x).float()) > 40

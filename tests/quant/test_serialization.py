@@ -147,3 +147,13 @@ def test_bnb_folder_missing_a_tensor_is_named(tiny_path, tmp_path):
     save_file(state, str(tmp_path / "b" / "model.safetensors"))
     with pytest.raises(CheckpointError, match="missing tensors transformer.h.1.mlp.c_fc.SCB"):
         SantaCoderForCausalLM.from_pretrained(str(tmp_path / "b"))
+
+
+@pytest.mark.parametrize("kw", [dict(bits=4), dict(bits=8, group_size=-1, lm_head=True)])
+def test_loaded_folder_saves_back_to_the_same_bytes(tiny_path, tmp_path, kw):
+    """qweight is dropped at load and rebuilt from the kernel layout on save: nothing is lost on the way."""
+    quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16),
+              QuantConfig(method="rtn", **kw)).save_pretrained(str(tmp_path / "a"))
+    SantaCoderForCausalLM.from_pretrained(str(tmp_path / "a")).save_pretrained(str(tmp_path / "b"))
+    for name in ("model.safetensors", "config.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

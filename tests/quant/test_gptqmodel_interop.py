@@ -34,7 +34,8 @@ def their_logits(folder):
 
 
 @pytest.mark.parametrize("sym,desc_act", [(True, False), (False, True)])
-def test_gptqmodel_checkpoint_loads_in_ours(tiny_path, tmp_path, sym, desc_act):
+def test_gptqmodel_checkpoint_loads_in_ours(tiny_path, tmp_path, monkeypatch, sym, desc_act):
+    monkeypatch.chdir(tmp_path)  # GPTQModel writes a logs/ folder into the working directory
     blocks = cd.calibration_blocks(load_tokenizer(tiny_path), n_samples=16, seq_len=128)
     model = GPTQModel.load(tiny_path, QuantizeConfig(bits=4, group_size=128, sym=sym, desc_act=desc_act), device="cpu")
     model.quantize([{"input_ids": b.tolist(), "attention_mask": [1] * len(b)} for b in blocks])

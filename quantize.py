@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from quant.config import BLOCK_LINEARS, METHODS, QuantConfig
+from quant.config import METHODS, QuantConfig
 
 DEFAULTS = QuantConfig()
 
@@ -62,7 +62,7 @@ def parse_args(argv=None):
     try:
         args.config = QuantConfig(method=args.method, bits=args.bits, group_size=args.group_size, sym=not args.asym,
                                   act_order=args.act_order, static_groups=args.static_groups,
-                                  damp_percent=args.damp_percent, modules=BLOCK_LINEARS, lm_head=args.lm_head)
+                                  damp_percent=args.damp_percent, lm_head=args.lm_head)
     except ValueError as e:
         p.error(str(e))
     return args

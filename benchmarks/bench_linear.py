@@ -59,17 +59,15 @@ def quant_crossover():
     lin = torch.nn.Linear(2048, 8192)
     gemm_w = lin.weight.detach().to(torch.bfloat16)
     mods = {bits: ql.GPTQLinear.from_linear(lin, bits, 128 if bits == 4 else -1).prepare(torch.bfloat16) for bits in (4, 8)}
-    saved = dict(ql.DEQUANT_MIN_ROWS)
     print("| tokens M | bf16 GEMM ms | int4 kernel ms | int4 dequant+GEMM ms | int8 kernel ms | int8 dequant+GEMM ms |")
     print("|---|---|---|---|---|---|")
     for M in (1, 16, 32, 48, 64, 96, 128, 256, 512):
         x = torch.randn(M, 2048, dtype=torch.bfloat16)
         row = [best_ms(lambda: F.linear(x, gemm_w))]
         for bits in (4, 8):
-            for threshold in (10**9, 1):  # kernel only, then dequantize + GEMM always
-                ql.DEQUANT_MIN_ROWS.update({k: threshold for k in saved})
+            for threshold in (float("inf"), 1):  # kernel only, then dequantize + GEMM always
+                mods[bits].gemm_from_rows = threshold
                 row.append(best_ms(lambda: mods[bits](x)))
-        ql.DEQUANT_MIN_ROWS.update(saved)
         print(f"| {M} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
 
 

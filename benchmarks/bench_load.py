@@ -17,7 +17,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from benchmarks.common import Clock, run_fresh, save_report  # noqa: E402
+from benchmarks.common import decode_tok_s, full_size_args, run_fresh, save_report  # noqa: E402
 
 VARIANTS = {  # name -> QuantConfig kwargs (None = the bf16 checkpoint itself)
     "bf16": None,
@@ -55,21 +55,17 @@ def worker(args):
     model = SantaCoderForCausalLM.from_pretrained(args.path)
     t_load = time.perf_counter() - t
     load_peak = peak_rss_mib()
-    clock = Clock()
-    model.generate(torch.randint(0, 2000, (1, 16)), max_new_tokens=64, eos_token_id=[], streamer=clock)
+    tps = decode_tok_s(model, torch.randint(0, 2000, (1, 16)), 64)
     return dict(variant=args.variant, folder_mb=round(folder_bytes(args.path) / 1e6), load_s=round(t_load, 2),
                 base_rss_mib=round(base), load_peak_rss_mib=round(load_peak), peak_rss_mib=round(peak_rss_mib()),
-                decode_tok_s=round(clock.decode_tok_s(), 1))
+                decode_tok_s=round(tps, 1))
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--layers", type=int, default=24)
+    full_size_args(p, "load_cpu", generation=False)
     p.add_argument("--workdir", default=os.path.join(ROOT, "benchmarks", "results", "folders"))
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "load_cpu"))
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--make", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--variant", help=argparse.SUPPRESS)
     p.add_argument("--path", help=argparse.SUPPRESS)

@@ -18,7 +18,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from benchmarks.common import Clock, run_fresh, save_report  # noqa: E402
+from benchmarks.common import Clock, best_ms, full_size_args, run_fresh, save_report  # noqa: E402
 from generate import peak_rss_mib  # noqa: E402
 
 
@@ -73,14 +73,10 @@ def worker(args):
                 model(x, use_cache=True)
 
     run(4)  # warm-up
-    prefills = []
-    for _ in range(3):
-        t = time.perf_counter()
-        prefill()
-        prefills.append(time.perf_counter() - t)
+    prefill_ms = best_ms(prefill, reps=3)
     decode_tps = run(args.new).decode_tok_s()
     return dict(impl=args.impl, dtype=args.dtype, threads=args.threads, layers=args.layers,
-                prompt=args.prompt, new=args.new, prefill_ms=round(min(prefills) * 1e3, 1),
+                prompt=args.prompt, new=args.new, prefill_ms=round(prefill_ms, 1),
                 decode_tok_s=round(decode_tps, 2), build_s=round(t_build, 1),
                 peak_rss_mib=round(peak_rss_mib()))
 
@@ -89,12 +85,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dtypes", nargs="+", default=["bf16", "fp32"])
     p.add_argument("--impls", nargs="+", default=["ours", "transformers"])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--layers", type=int, default=24)
-    p.add_argument("--prompt", type=int, default=128)
-    p.add_argument("--new", type=int, default=64)
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "model_cpu"))
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    full_size_args(p, "model_cpu")
     p.add_argument("--impl", help=argparse.SUPPRESS)
     p.add_argument("--dtype", help=argparse.SUPPRESS)
     args = p.parse_args()

@@ -20,7 +20,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from benchmarks.common import Clock, rss_mib, run_fresh, save_report  # noqa: E402
+from benchmarks.common import best_ms, decode_tok_s, full_size_args, rss_mib, run_fresh, save_report  # noqa: E402
 from generate import peak_rss_mib  # noqa: E402
 
 VARIANTS = {  # name -> QuantConfig kwargs (None = unquantized bf16)
@@ -73,24 +73,14 @@ def worker(args):
     t_quant = time.perf_counter() - t0
     x = torch.randint(0, 49152, (1, args.prompt), generator=torch.Generator().manual_seed(1))
 
-    def run(n):
-        clock = Clock()
-        model.generate(x, max_new_tokens=n, eos_token_id=[], streamer=clock)
-        return clock
-
+    @torch.inference_mode()
     def prefill_ms(n):
         ids = torch.randint(0, 49152, (1, n), generator=torch.Generator().manual_seed(2))
-        best = float("inf")
-        for _ in range(3):
-            t = time.perf_counter()
-            with torch.inference_mode():
-                model(ids, cache=model.new_cache(1, n + 1), last_only=True)
-            best = min(best, time.perf_counter() - t)
-        return round(best * 1e3, 1)
+        return round(best_ms(lambda: model(ids, cache=model.new_cache(1, n + 1), last_only=True), reps=3), 1)
 
-    run(4)
+    decode_tok_s(model, x, 4)  # warm-up
     prefill, prefill_long = prefill_ms(args.prompt), prefill_ms(args.long_prompt)
-    tps = run(args.new).decode_tok_s()
+    tps = decode_tok_s(model, x, args.new)
     nbytes = bytes_per_token(model)
     return dict(variant=args.variant, decode_tok_s=round(tps, 2), prefill_ms=prefill, prefill_long_ms=prefill_long,
                 rss_mib=round(rss_mib()), peak_rss_mib=round(peak_rss_mib()), weight_mb_per_token=round(nbytes / 1e6),
@@ -101,13 +91,8 @@ def worker(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--layers", type=int, default=24)
-    p.add_argument("--prompt", type=int, default=128)
+    full_size_args(p, "quant_cpu")
     p.add_argument("--long-prompt", type=int, default=512)
-    p.add_argument("--new", type=int, default=64)
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "quant_cpu"))
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:

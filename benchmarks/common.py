@@ -1,10 +1,13 @@
 """Shared by the benchmarks: one case per fresh process, a streaming clock, the report writer."""
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import time
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 class Clock:
@@ -25,6 +28,24 @@ class Clock:
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
 
 
+def full_size_args(p: argparse.ArgumentParser, out: str, generation: bool = True):
+    """The options every full-size benchmark shares, and the hidden --worker flag of its fresh processes."""
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--layers", type=int, default=24)
+    if generation:
+        p.add_argument("--prompt", type=int, default=128)
+        p.add_argument("--new", type=int, default=64)
+    p.add_argument("--out", default=os.path.join(RESULTS, out))
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+
+
+def decode_tok_s(model, ids, new: int) -> float:
+    """Decode speed of a greedy generation of `new` tokens after `ids` (this project's model)."""
+    clock = Clock()
+    model.generate(ids, max_new_tokens=new, eos_token_id=[], streamer=clock)
+    return clock.decode_tok_s()
+
+
 def best_ms(fn, reps: int = 5) -> float:
     """Fastest of `reps` timed calls of fn, in ms, after one warm-up call."""
     fn()
@@ -38,11 +59,12 @@ def best_ms(fn, reps: int = 5) -> float:
 
 def rss_mib() -> float:
     """This process's resident memory now (VmRSS), after a garbage collection and returning freed heap."""
-    import ctypes
     import gc
 
+    from quant.serialization import release_freed_memory
+
     gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed blocks (the replaced bf16 weights) otherwise
+    release_freed_memory()  # glibc keeps freed blocks (the replaced bf16 weights) otherwise
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 

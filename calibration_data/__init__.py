@@ -19,7 +19,7 @@ import random
 
 import torch
 
-from modeling.fim import EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+from modeling.fim import EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, fim_prompt
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,26 @@ def fim_transform(text: str, rng: random.Random, spm: bool = False) -> str:
     (the order of modeling.fim.fim_prompt, with the middle the model learns to write).
     """
     a, b = sorted(rng.randint(0, len(text)) for _ in range(2))
-    prefix, middle, suffix = text[:a], text[a:b], text[b:]
-    if spm:
-        return f"{FIM_PREFIX}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}{prefix}{middle}"
-    return f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}{middle}"
+    return fim_prompt(text[:a], text[b:], mode="spm" if spm else "psm") + text[a:b]
+
+
+def _token_stream(tokenizer, texts, rng: random.Random, fim_rate: float, spm_rate: float) -> list[int]:
+    """The documents as one token stream, each ending with <|endoftext|>; a fim_rate share (drawn from rng)
+    in FIM form, SPM for a spm_rate share of those."""
+    vocab = tokenizer.get_vocab()
+    if EOS not in vocab:
+        raise ValueError(f"the tokenizer has no {EOS} token to separate documents")
+    missing = [t for t in (FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX) if t not in vocab]
+    if missing and fim_rate > 0:
+        raise ValueError(f"the tokenizer has no {', '.join(missing)} token; use fim_rate=0 (--fim-rate 0)")
+    eos = tokenizer.convert_tokens_to_ids(EOS)
+    stream = []
+    for t in texts:
+        if rng.random() < fim_rate:
+            t = fim_transform(t, rng, spm=rng.random() < spm_rate)
+        stream.extend(tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"])
+        stream.append(eos)
+    return stream
 
 
 def calibration_blocks(tokenizer, source: str = "bundled", n_samples: int = 128, seq_len: int = 512,
@@ -133,18 +149,7 @@ def calibration_blocks(tokenizer, source: str = "bundled", n_samples: int = 128,
     rng = random.Random(seed)
     texts = load_texts(source)
     rng.shuffle(texts)
-    vocab = tokenizer.get_vocab()
-    if EOS not in vocab:
-        raise ValueError(f"the tokenizer has no {EOS} token to separate documents")
-    missing = [t for t in (FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX) if t not in vocab]
-    if missing and fim_rate > 0:
-        raise ValueError(f"the tokenizer has no {', '.join(missing)} token; use fim_rate=0 (--fim-rate 0)")
-    docs = [fim_transform(t, rng, spm=rng.random() < spm_rate) if rng.random() < fim_rate else t for t in texts]
-    eos = tokenizer.convert_tokens_to_ids(EOS)
-    stream = []
-    for d in docs:
-        stream.extend(tokenizer(d, add_special_tokens=False, verbose=False)["input_ids"])
-        stream.append(eos)
+    stream = _token_stream(tokenizer, texts, rng, fim_rate, spm_rate)
     if len(stream) < seq_len:
         raise ValueError(f"calibration source {source!r} has {len(stream)} tokens, fewer than one block of "
                          f"seq_len={seq_len}; give more text or a smaller --seq-len")
@@ -162,13 +167,7 @@ def eval_blocks(tokenizer, source: str = "heldout", seq_len: int = 512, fim_rate
                 seed: int = 0) -> torch.LongTensor:
     """Every consecutive seq_len block of `source` (files in sorted order, each ending with
     <|endoftext|>): the perplexity set. With fim_rate > 0, that share of files is PSM/SPM FIM text."""
-    rng = random.Random(seed)
-    eos = tokenizer.convert_tokens_to_ids(EOS)
-    stream = []
-    for t in load_texts(source):
-        if rng.random() < fim_rate:
-            t = fim_transform(t, rng, spm=rng.random() < 0.5)
-        stream.extend(tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"] + [eos])
+    stream = _token_stream(tokenizer, load_texts(source), random.Random(seed), fim_rate, spm_rate=0.5)
     n = len(stream) // seq_len
     if n == 0:
         raise ValueError(f"evaluation source {source!r} has {len(stream)} tokens, fewer than seq_len={seq_len}")

@@ -249,7 +249,7 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
             raise CheckpointError(f"{folder}: quantized folders are read from gpt_bigcode-layout safetensors only, "
                                   f"never unpickled (found {', '.join(pickled) or 'a remote-code config'})")
     model = skeleton(cls, config)
-    quantized, prebuilt, used_quantized = set(), (), set()
+    quantized, prebuilt, used_quantized = (), (), set()  # name prefixes of quantized modules
     if qconf is not None:
         from quant import QuantLinear
         from quant.serialization import load_bnb_modules, quantized_skeleton
@@ -262,20 +262,20 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
             prebuilt = tuple(n + "." for n, m in model.named_modules() if isinstance(m, QuantLinear))
         else:
             quantized_skeleton(model, qconf)
-            quantized = {n + "." for n, m in model.named_modules() if isinstance(m, QuantLinear)}
+            quantized = tuple(n + "." for n, m in model.named_modules() if isinstance(m, QuantLinear))
     expected = model.state_dict()
     tied = "lm_head.weight"
     state, missing, bad = {}, [], []
     for name, meta in expected.items():
         if name == tied or name.startswith(prebuilt):
             continue
-        if name.startswith(tuple(quantized)):  # checked from the header now, read layer by layer below
+        if name.startswith(quantized):  # checked from the header now, read layer by layer below
             if name not in src.keys():
                 missing.append(name)
-            elif src.shape(name) != tuple(meta.shape):
-                bad.append(f"{name} expected {tuple(meta.shape)} got {src.shape(name)}")
-            elif src.dtype(name) != meta.dtype:
-                bad.append(f"{name} expected dtype {str(meta.dtype)[6:]} got {str(src.dtype(name)).replace('torch.', '')}")
+            elif (shape := src.shape(name)) != tuple(meta.shape):
+                bad.append(f"{name} expected {tuple(meta.shape)} got {shape}")
+            elif (dt := src.dtype(name)) != meta.dtype:
+                bad.append(f"{name} expected dtype {str(meta.dtype)[6:]} got {str(dt).replace('torch.', '')}")
             continue
         if config.checkpoint_layout == "remote_code":
             t = remote_code_tensor(src, name, config)
@@ -293,7 +293,7 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
         raise CheckpointError(f"{folder}: missing tensors: {', '.join(missing)}")
     if bad:
         raise CheckpointError(f"{folder}: tensors of the wrong shape or dtype: {'; '.join(bad)}")
-    used = set(state) | {tied} | used_quantized | {k for k in src.keys() if k.startswith(tuple(quantized))}
+    used = set(state) | {tied} | used_quantized | {k for k in src.keys() if k.startswith(quantized)}
     if config.checkpoint_layout == "remote_code":
         used |= {k for k in src.keys() if re.search(r"\.(q_attn|kv_attn)\.", k)}
     unused = [k for k in src.keys() if k not in used and not SKIPPED_BUFFERS.search(k)]

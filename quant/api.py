@@ -40,15 +40,13 @@ def quantize_(model, config: QuantConfig, calibration=None, device=None):
         from .gptq import gptq_quantize_model
 
         gptq_quantize_model(model, calibration, config, device=device)
-        model.quant_config = config
-        return model.train(model.training)  # new modules take the model's train/eval mode
-    dtype = model.dtype
-    make = _bnb_maker(config, dtype) if config.method == "bnb" else _rtn_maker(config, dtype)
-    items = list(block_linears(model, config))
-    for i, name, lin in tqdm(items, desc=f"{config.method} int{config.bits}", unit="linear", leave=False):
-        set_module(model.transformer.h[i], name, make(lin, f"transformer.h.{i}.{name}"))
-    if config.lm_head:
-        model.lm_head = make(model.lm_head, "lm_head")  # an untied, quantized copy; wte is untouched
+    else:
+        make = _bnb_maker(config, model.dtype) if config.method == "bnb" else _rtn_maker(config, model.dtype)
+        items = list(block_linears(model, config))
+        for i, name, lin in tqdm(items, desc=f"{config.method} int{config.bits}", unit="linear", leave=False):
+            set_module(model.transformer.h[i], name, make(lin, f"transformer.h.{i}.{name}"))
+        if config.lm_head:
+            model.lm_head = make(model.lm_head, "lm_head")  # an untied, quantized copy; wte is untouched
     model.quant_config = config
     return model.train(model.training)  # new modules take the model's train/eval mode
 

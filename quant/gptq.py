@@ -139,7 +139,7 @@ def _stop(_):
 
 @torch.no_grad()
 def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, batch_size: int = 8):
-    """Quantize `model` in place with GPTQ on token blocks `calibration` (n, T); returns a report dict."""
+    """Quantize `model` in place with GPTQ on token blocks `calibration` (n, T)."""
     from .api import set_module
 
     device = torch.device(device) if device is not None else model.device
@@ -155,7 +155,6 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
     # inputs of block 0: embeddings, the fp32 residual stream (as in model.forward), kept on the CPU
     pos = torch.arange(T, device=model.device).unsqueeze(0)
     xs = [(tr.wte(b.to(model.device)).float() + tr.wpe(pos).float()).cpu() for b in batches]  # (b, T, C) each
-    report = {"damp": {}}
     bar = tqdm(total=len(tr.h) * len(config.modules) + int(bool(config.lm_head)), desc="GPTQ", unit="linear")
     for i, block in enumerate(tr.h):
         if device != model.device:
@@ -173,7 +172,7 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
                 except _StopForward:  # the rest of the block is not needed for this Linear's inputs
                     pass
             hook.remove()
-            set_module(block, name, _gptq_linear(lin, hess.H, config, dtype, full, report))
+            set_module(block, name, _gptq_linear(lin, hess.H, config, dtype, full))
             bar.update()
         xs = [block(x.to(device), None, None, dtype).cpu() for x in xs]  # inputs of the next block
         if device != model.device:  # kernel layouts are plain attributes: rebuild the modules where the model lives
@@ -184,21 +183,19 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
         hess = Hessian(model.config.n_embd, device)
         for x in xs:
             hess.add(tr.ln_f(x.to(model.device), dtype).to(device))
-        lm_head = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head", report)
+        lm_head = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head")
         model.lm_head = lm_head if device == model.device else _moved(lm_head, model.device, dtype)
         bar.update()
     bar.close()
-    return report
 
 
-def _gptq_linear(lin, H, config, dtype, name, report):
-    """A GPTQLinear on H's device, prepared for its kernel."""
+def _gptq_linear(lin, H, config, dtype, name):
+    """A GPTQLinear on H's device, prepared for its kernel (a raised damping is logged by gptq_quantize_weight)."""
     from .linear import GPTQLinear, dense_weight
 
-    q, scales, zeros, g_idx, damp = gptq_quantize_weight(
+    q, scales, zeros, g_idx, _ = gptq_quantize_weight(
         dense_weight(lin).to(H.device), H, config.bits, config.group_size, config.sym, config.act_order,
         config.static_groups, config.damp_percent, name=name)
-    report["damp"][name] = damp
     bias = None if lin.bias is None else lin.bias.detach().to(H.device)
     return GPTQLinear.from_codes(q, scales, zeros, g_idx, config.bits, config.group_size, bias).prepare(dtype)
 

@@ -117,15 +117,16 @@ class GPTQLinear(QuantLinear):
         memory) and rebuilt from the kernel layout when the state dict is asked for.
         """
         N, K = self.out_features, self.in_features
-        self.__dict__.pop("s_kn", None)  # the long-prompt scales are remade from the new layout when needed
+        self.gemm_scales = None  # the long-prompt scales are remade from the new layout when needed
         _, scales, zeros, g_idx = unpack_gptq(None, self.qzeros, self.scales, self.g_idx, self.bits)  # small
         perm = None
         if not bool((g_idx[1:] >= g_idx[:-1]).all()):  # act-order: sort columns by group
             perm = torch.argsort(g_idx, stable=True)
             g_idx = g_idx[perm]
-        whole = self._codes_kn() if self.qweight is None else None  # re-preparing: codes from the kernel layout
+        # re-preparing after qweight was dropped: the codes come back from the previous kernel layout
+        whole = self._codes_from_kernel().t().to(torch.uint8) if self.qweight is None else None
 
-        def codes(n0=0, n1=None):  # uint8 (K, n1 - n0): output columns n0..n1, input rows in kernel order
+        def codes_kn(n0=0, n1=None):  # uint8 (K, n1 - n0): output columns n0..n1, input rows in kernel order
             c = whole[:, n0:n1] if whole is not None else unpack_codes_kn(self.qweight[:, n0:n1], self.bits, K)
             return c if perm is None else c[perm]
 
@@ -140,31 +141,29 @@ class GPTQLinear(QuantLinear):
         if dev == "cpu" and dtype == torch.bfloat16 and self.bits == 4 and uniform and N % 16 == 0 \
                 and (gs in INT4_GROUPS or gs % 256 == 0):
             kgs = gs if gs in INT4_GROUPS else 256  # whole-row groups: repeat the row's scale per 256 columns
-            s, z = scales.repeat_interleave(gs // kgs, dim=1), zeros.repeat_interleave(gs // kgs, dim=1).float()
-            # (q - z) * s == (q - 8) * s + s * (8 - z): the kernel's float-zero form
-            self.sz = torch.stack([s.t(), (s * (8 - z)).t()], dim=-1).to(dtype).contiguous()  # (K/kgs, N, 2)
+            self.sz = float_zero_scales(scales, zeros, gs // kgs, dtype)
             if N % 64 == 0 and int4pack_cpu_invertible():  # write torch's layout directly, in column chunks
                 self.w4 = torch.empty(N, K // 2, dtype=torch.uint8)
                 for n0 in range(0, N, BUILD_CHUNK):
-                    self.w4[n0:n0 + BUILD_CHUNK] = pack_int4pack_cpu(codes(n0, n0 + BUILD_CHUNK))
+                    self.w4[n0:n0 + BUILD_CHUNK] = pack_int4pack_cpu(codes_kn(n0, n0 + BUILD_CHUNK))
             else:
-                self.w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes().t().to(torch.int32).contiguous(), 1)
+                self.w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes_kn().t().to(torch.int32).contiguous(), 1)
             self.kgs, kernel = kgs, "cpu-int4"
         elif dev == "cpu" and dtype == torch.bfloat16 and self.bits == 8 and per_channel_sym:
             self.w8 = torch.empty(N, K, dtype=torch.int8)
             for n0 in range(0, N, BUILD_CHUNK):
-                self.w8[n0:n0 + BUILD_CHUNK] = (codes(n0, n0 + BUILD_CHUNK).t() ^ 128).view(torch.int8)  # code - 128
+                self.w8[n0:n0 + BUILD_CHUNK] = (codes_kn(n0, n0 + BUILD_CHUNK).t() ^ 128).view(torch.int8)  # code - 128
             self.s8 = scales[:, 0].to(dtype)
             kernel = "cpu-int8"
         elif dev == "cuda" and self.bits == 4 and uniform and gs in INT4_GROUPS and K % 1024 == 0 and N % 8 == 0:
             # tinygemm: bf16 only, codes as uint8 [N, K/2] (even column in the high nibble), 8 inner k-tiles
-            q = codes().t()
+            q = codes_kn().t()
             packed = ((q[:, ::2] << 4) | q[:, 1::2]).contiguous()
             self.w4 = torch.ops.aten._convert_weight_to_int4pack(packed, 8)
-            self.sz = torch.stack([scales.t(), (scales * (8 - zeros.float())).t()], dim=-1).to(torch.bfloat16).contiguous()
+            self.sz = float_zero_scales(scales, zeros, 1, torch.bfloat16)
             self.kgs, kernel = gs, "cuda-int4"
         elif dev == "cuda" and self.bits == 8 and per_channel_sym:
-            self.w8 = (codes().t() ^ 128).view(torch.int8).contiguous()
+            self.w8 = (codes_kn().t() ^ 128).view(torch.int8).contiguous()
             self.s8 = scales[:, 0].to(dtype)
             kernel = "cuda-int8"
         else:
@@ -176,8 +175,10 @@ class GPTQLinear(QuantLinear):
             kernel = "dequantize"
         self.kernel = kernel
         # the CPU layouts can be read back: dequantize-to-bf16 for long prompts, and no second copy of the codes
-        self.readable = kernel == "cpu-int8" or (kernel == "cpu-int4" and N % 64 == 0 and int4pack_cpu_invertible())
-        if self.readable:
+        readable = kernel == "cpu-int8" or (kernel == "cpu-int4" and N % 64 == 0 and int4pack_cpu_invertible())
+        long_path = readable and N * K <= DEQUANT_MAX_WEIGHTS
+        self.gemm_from_rows = DEQUANT_MIN_ROWS[kernel] if long_path else float("inf")  # decided once, not per call
+        if readable:
             self.qweight = None  # rebuilt from the kernel layout by codes() and state_dict()
         elif whole is not None:  # re-prepared for a kernel that cannot give the codes back: keep them packed
             self.qweight = pack_rows(whole, self.bits)
@@ -185,12 +186,6 @@ class GPTQLinear(QuantLinear):
         for stale in set(("w4", "sz", "w8", "s8")) - set(keep.get(kernel, ())):  # layouts of a previous prepare()
             self.__dict__.pop(stale, None)
         return self
-
-    def _codes_kn(self) -> torch.Tensor:
-        """Codes uint8 (in, out) in the stored column order, from qweight (or the kernel layout once dropped)."""
-        if self.qweight is None:
-            return self._codes_from_kernel().t().to(torch.uint8)  # permutation already undone
-        return unpack_codes_kn(self.qweight, self.bits, self.in_features)
 
     def _codes_from_kernel(self, n0: int = 0, n1: int | None = None) -> torch.Tensor:
         """Codes int32 [n1 - n0, in] of output rows n0..n1 (all by default), in the original column order,
@@ -226,11 +221,12 @@ class GPTQLinear(QuantLinear):
         w = buf.view(K, N // 64, 2, 32)
         w[:, :, 0].copy_(b & 15)
         w[:, :, 1].copy_(b >> 4)
-        if not hasattr(self, "s_kn"):  # scale and offset per (group, column), made on the first long prompt
+        if self.gemm_scales is None:  # scale and offset per (group, column), made on the first long prompt
             s, sz1 = self.sz[..., 0].float(), self.sz[..., 1].float()  # (K/kgs, N)
-            self.s_kn, self.c_kn = s[:, None].to(self.act_dtype), (sz1 - 8 * s)[:, None].to(self.act_dtype)
+            self.gemm_scales = s[:, None].to(self.act_dtype), (sz1 - 8 * s)[:, None].to(self.act_dtype)
+        s, c = self.gemm_scales
         w = w.view(K // self.kgs, self.kgs, N)
-        return torch.addcmul(self.c_kn, w, self.s_kn, out=w).view(K, N)  # q * s + (sz1 - 8 s) = (q - 8) s + sz1
+        return torch.addcmul(c, w, s, out=w).view(K, N)  # q * s + (sz1 - 8 s) = (q - 8) s + sz1
 
     def forward(self, x):
         if self.kernel is None:
@@ -239,8 +235,8 @@ class GPTQLinear(QuantLinear):
         x = x.reshape(-1, shape[-1])
         if self.perm is not None:
             x = x[:, self.perm]
-        kernel, M, N, K = self.kernel, x.shape[0], self.out_features, self.in_features
-        if self.readable and M >= DEQUANT_MIN_ROWS[kernel] and N * K <= DEQUANT_MAX_WEIGHTS:
+        kernel = self.kernel
+        if x.shape[0] >= self.gemm_from_rows:
             x = x.to(self.act_dtype)  # many tokens: dequantize once, then one GEMM (faster than the kernel)
             if kernel == "cpu-int4":
                 y = x @ self._dequantized_for_gemm()
@@ -261,6 +257,13 @@ class GPTQLinear(QuantLinear):
         if self.bias_c is not None:
             y = y + self.bias_c
         return y.reshape(*shape[:-1], self.out_features)
+
+
+def float_zero_scales(scales, zeros, repeat: int, dtype) -> torch.Tensor:
+    """(K/group, N, 2) scale and float zero per group, the form torch's int4 kernels take:
+    (q - z) * s == (q - 8) * s + s * (8 - z). `repeat` splits each group into that many kernel groups."""
+    s, z = scales.repeat_interleave(repeat, dim=1), zeros.repeat_interleave(repeat, dim=1).float()
+    return torch.stack([s.t(), (s * (8 - z)).t()], dim=-1).to(dtype).contiguous()
 
 
 def unpack_codes_kn(qweight: torch.Tensor, bits: int, in_features: int) -> torch.Tensor:
@@ -316,8 +319,8 @@ _scratch_buffers: dict = {}
 
 
 def _scratch(numel, dtype) -> torch.Tensor:
-    """One reusable CPU buffer per dtype (at most DEQUANT_MAX_WEIGHTS elements): a fresh 32 MB allocation
-    per call costs ~5 ms of page faults."""
+    """One reusable CPU buffer per dtype (at most DEQUANT_MAX_WEIGHTS elements): with a fresh allocation per
+    call, page faults made the 8192 x 2048 dequantize 26 ms instead of about 4 ms."""
     buf = _scratch_buffers.get(dtype)
     if buf is None or buf.numel() < numel:
         with torch.inference_mode(False):  # a normal tensor: writable inside and outside inference mode

@@ -14,7 +14,10 @@ Each quantized Linear's tensors are the GPTQ v1 ones (see quant.primitives).
 
 from __future__ import annotations
 
-from .api import set_module
+import ctypes
+import functools
+
+from .api import block_linears, set_module
 from .config import BLOCK_LINEARS, QuantConfig
 from .linear import GPTQLinear
 
@@ -82,32 +85,28 @@ def load_bnb_modules(model, config: QuantConfig, get_tensor, names, compute_dtyp
     from .bnb import bnb_module_from_tensors
 
     used = set()
-    for i, block in enumerate(model.transformer.h):
-        for name in config.modules:
-            prefix = f"transformer.h.{i}.{name}."
-            mine = [k for k in names if k.startswith(prefix)]
-            needed = ["weight", "SCB"] if config.bits == 8 else ["weight", "weight.absmax", "weight.quant_map"]
-            absent = [prefix + k for k in needed if prefix + k not in mine]
-            if config.bits == 4 and not any(k.startswith(prefix + "weight.quant_state.") for k in mine):
-                absent.append(prefix + "weight.quant_state.bitsandbytes__*")
-            if absent:
-                raise ValueError(f"missing tensors {', '.join(absent)}")
-            lin = block.get_submodule(name)
-            tensors = {k[len(prefix):]: get_tensor(k) for k in mine}
-            set_module(block, name, bnb_module_from_tensors(config.bits, lin.in_features, lin.out_features, tensors,
-                                                            compute_dtype, config.bnb_4bit_quant_type, device))
-            used.update(mine)
+    needed = ["weight", "SCB"] if config.bits == 8 else ["weight", "weight.absmax", "weight.quant_map"]
+    for i, name, lin in list(block_linears(model, config)):
+        prefix = f"transformer.h.{i}.{name}."
+        mine = [k for k in names if k.startswith(prefix)]
+        absent = [prefix + k for k in needed if prefix + k not in mine]
+        if config.bits == 4 and not any(k.startswith(prefix + "weight.quant_state.") for k in mine):
+            absent.append(prefix + "weight.quant_state.bitsandbytes__*")
+        if absent:
+            raise ValueError(f"missing tensors {', '.join(absent)}")
+        tensors = {k[len(prefix):]: get_tensor(k) for k in mine}
+        set_module(model.transformer.h[i], name, bnb_module_from_tensors(
+            config.bits, lin.in_features, lin.out_features, tensors, compute_dtype, config.bnb_4bit_quant_type, device))
+        used.update(mine)
     model.quant_config = config
     return used
 
 
 def quantized_skeleton(model, config: QuantConfig, device="meta"):
     """Swap empty GPTQLinear modules (on `device`) in for the Linears `config` quantizes."""
-    for i, block in enumerate(model.transformer.h):
-        for name in config.modules:
-            lin = block.get_submodule(name)
-            set_module(block, name, GPTQLinear(lin.in_features, lin.out_features, config.bits, config.group_size,
-                                               bias=lin.bias is not None, device=device))
+    for i, name, lin in list(block_linears(model, config)):
+        set_module(model.transformer.h[i], name, GPTQLinear(lin.in_features, lin.out_features, config.bits,
+                                                            config.group_size, bias=lin.bias is not None, device=device))
     if config.lm_head:
         lin = model.lm_head
         model.lm_head = GPTQLinear(lin.in_features, lin.out_features, config.bits, config.group_size, bias=False,
@@ -119,21 +118,24 @@ def quantized_skeleton(model, config: QuantConfig, device="meta"):
 def fill_quantized(model, dtype, get_tensor, device=None):
     """Read each GPTQLinear's stored tensors, build its kernel layout, and let qweight go where the layout
     holds the codes; one layer at a time, so only one layer's stored tensors sit next to the layouts."""
-    trim = _malloc_trim()
     for name, m in model.named_modules():
         if isinstance(m, GPTQLinear):
             m.load_state_dict({k: get_tensor(f"{name}.{k}").to(device) for k in m.state_dict()}, assign=True)
             m.prepare(dtype)
-            trim()  # hand the freed qweight and temporaries back, or heap fragmentation keeps them resident
+            release_freed_memory()  # hand the freed qweight and temporaries back, or fragmentation keeps them resident
     return model
 
 
-def _malloc_trim():
-    """glibc's malloc_trim(0), or a no-op where there is no glibc."""
-    try:
-        import ctypes
+def release_freed_memory():
+    """glibc's malloc_trim(0): return freed heap pages to the system (a no-op without glibc)."""
+    trim = _libc_malloc_trim()
+    if trim is not None:
+        trim(0)
 
-        libc = ctypes.CDLL("libc.so.6")
-        return lambda: libc.malloc_trim(0)
+
+@functools.cache
+def _libc_malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        return lambda: None
+        return None

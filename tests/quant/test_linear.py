@@ -103,8 +103,12 @@ def test_int4pack_cpu_layout_reads_back_and_is_written_directly():
     assert torch.equal(pack_int4pack_cpu(q.t().to(torch.uint8).contiguous()), w4)  # what prepare() builds
 
 
+@pytest.mark.parametrize("byteorder", ["little", "big"])
 @pytest.mark.parametrize("bits", [4, 8])
-def test_codes_unpacked_to_bytes_in_input_major_order(bits):
+def test_codes_unpacked_to_bytes_in_input_major_order(bits, byteorder, monkeypatch):
+    import quant.linear as ql
+
+    monkeypatch.setattr(ql.sys, "byteorder", byteorder)  # "big": the shift-and-mask path (no byte views)
     q = torch.randint(0, 2**bits, (96, 256), generator=torch.Generator().manual_seed(5), dtype=torch.int32)
     qweight = pack_rows(q.t().contiguous(), bits)
     assert torch.equal(unpack_codes_kn(qweight, bits, 256), q.t().to(torch.uint8))

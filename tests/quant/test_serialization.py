@@ -117,7 +117,7 @@ print(int((peak_rss_mib() - base) * 2**20))
 
 
 def test_load_holds_about_the_folder_and_never_an_fp_copy(tmp_path):
-    """A 170 MB int4 folder (6 layers of n_embd 1024, vocab 49280) loads in a subprocess growing by about
+    """A 165 MB int4 folder (6 layers of n_embd 1024, vocab 49280) loads in a subprocess growing by about
     the folder: a bf16 copy of the block weights alone would add 150 MB more."""
     import subprocess
     import sys

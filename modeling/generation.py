@@ -10,6 +10,7 @@ import logging
 
 import torch
 
+from .decode import MAX_GRAPH_BATCH, StaticDecoder
 from .fim import STOP_TOKENS
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,19 @@ def sample_next(logits, do_sample, temperature, top_k, top_p, generator):
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     probs = logits.softmax(dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+DECODE_MODES = ("dynamic", "eager", "graph")
+
+
+def decode_mode(model, batch_size: int, decode: str | None) -> str:
+    """How decode steps run: the caller's choice, else CUDA graphs on a GPU up to MAX_GRAPH_BATCH rows
+    and the growing-cache loop otherwise (on CPU the static step measured no faster: benchmarks/bench_decode.py)."""
+    if decode is not None:
+        if decode not in DECODE_MODES:
+            raise ValueError(f"decode={decode!r} is not one of {', '.join(DECODE_MODES)}")
+        return decode
+    return "graph" if model.device.type == "cuda" and batch_size <= MAX_GRAPH_BATCH else "dynamic"
 
 
 def stop_token_ids(model, eos_token_id):
@@ -88,11 +102,12 @@ def prepare(model, input_ids, attention_mask, max_new_tokens, truncate):
 
 @torch.inference_mode()
 def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=False, temperature=1.0,
-          top_k=None, top_p=None, eos_token_id=None, stop=None, seed=None, truncate=False):
+          top_k=None, top_p=None, eos_token_id=None, stop=None, seed=None, truncate=False, decode=None):
     """Yield (input_ids, attention_mask) once, then (next_tokens (B,), finished (B,)) per step."""
     input_ids, attention_mask, n_new = prepare(model, input_ids, attention_mask, max_new_tokens, truncate)
-    yield input_ids, attention_mask
     B, T = input_ids.shape
+    mode = decode_mode(model, B, decode)
+    yield input_ids, attention_mask
     stops = torch.tensor(stop_token_ids(model, eos_token_id), device=input_ids.device, dtype=torch.long)
     c = model.config
     pad = torch.tensor(next((i for i in (c.pad_token_id, c.eos_token_id) if i is not None), 0), device=input_ids.device)
@@ -101,8 +116,18 @@ def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=Fa
     generated = [[] for _ in range(B)] if stop else None
     generator = torch.Generator(device=input_ids.device).manual_seed(seed) if seed is not None else None
 
-    cache = model.new_cache(B, T + n_new)
-    logits = model(input_ids, attention_mask, cache=cache, last_only=True).logits[:, -1]
+    if mode == "dynamic":  # the cache grows by one position per step; shapes change every step
+        cache = model.new_cache(B, T + n_new)
+        logits = model(input_ids, attention_mask, cache=cache, last_only=True).logits[:, -1]
+
+        def step(nxt):
+            nonlocal attention_mask
+            if attention_mask is not None:
+                attention_mask = torch.cat([attention_mask, attention_mask.new_ones(B, 1)], dim=1)
+            return model(nxt[:, None], attention_mask, cache=cache, last_only=True).logits[:, -1]
+    else:  # static shapes: CUDA graph replay on GPUs (modeling/decode.py)
+        dec = StaticDecoder(model, B, T + n_new, mode=mode)
+        logits, step = dec.prefill(input_ids, attention_mask), dec.step
     finished = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
     for i in range(n_new):
         nxt = sample_next(logits, do_sample, temperature, top_k, top_p, generator)
@@ -117,9 +142,7 @@ def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=Fa
         yield nxt, finished
         if bool(finished.all()) or i == n_new - 1:
             return
-        if attention_mask is not None:
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(B, 1)], dim=1)
-        logits = model(nxt[:, None], attention_mask, cache=cache, last_only=True).logits[:, -1]
+        logits = step(nxt)
 
 
 def generate(model, input_ids, streamer=None, **kwargs):

@@ -96,7 +96,7 @@ class Attention(nn.Module):
         self.c_attn = Linear(config.n_embd, config.n_embd + 2 * self.n_kv * self.hd)
         self.c_proj = Linear(config.n_embd, config.n_embd)
 
-    def forward(self, x, mask, cache: KVCache | None):
+    def forward(self, x, mask, cache: KVCache | None, slot=None):
         B, T, C = x.shape
         qkv = self.c_attn(x)
         if self.n_kv == 1:
@@ -106,7 +106,11 @@ class Attention(nn.Module):
         else:
             q, k, v = qkv.view(B, T, self.n_head, 3, self.hd).unbind(3)  # each (B, T, nh, hd)
             k, v = k.transpose(1, 2), v.transpose(1, 2)  # (B, nh, T, hd)
-        if cache is not None:
+        if slot is not None:  # static decode step: write at cache position `slot`, attend over the whole cache
+            cache.k[self.layer_idx].index_copy_(2, slot, k)
+            cache.v[self.layer_idx].index_copy_(2, slot, v)
+            k, v = cache.k[self.layer_idx], cache.v[self.layer_idx]  # (B, n_kv, max_len, hd)
+        elif cache is not None:
             start = cache.length
             cache.k[self.layer_idx][:, :, start : start + T] = k
             cache.v[self.layer_idx][:, :, start : start + T] = v
@@ -142,9 +146,9 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
-    def forward(self, x, mask, cache, dtype):
+    def forward(self, x, mask, cache, dtype, slot=None):
         # x: fp32 residual stream (B, T, C); sublayers run in `dtype`.
-        x = x + self.attn(self.ln_1(x, dtype), mask, cache).float()
+        x = x + self.attn(self.ln_1(x, dtype), mask, cache, slot).float()
         return x + self.mlp(self.ln_2(x, dtype)).float()
 
 
@@ -277,6 +281,23 @@ class SantaCoderForCausalLM(nn.Module):
         x = tr.ln_f(x, dtype)
         return CausalLMOutput(logits=self.lm_head(x).float())
 
+    def decode_step(self, tokens, pos, slot, keep, cache: KVCache) -> torch.Tensor:
+        """One new token per row into a fixed-length cache, with static shapes only: what a CUDA graph
+        captures once and replays every step (modeling/decode.py drives it).
+
+        tokens, pos (B, 1) long: the tokens and their position ids; slot (1,) long: the cache position
+        written (the same for every row); keep (B, max_len) bool: False at left padding. Returns fp32
+        logits (B, vocab). Cache positions after `slot` hold stale values and are masked out.
+        """
+        dtype = self.dtype
+        cols = torch.arange(cache.max_len, device=tokens.device)
+        mask = (keep & (cols <= slot))[:, None, None, :]  # (B, 1, 1, max_len): broadcast over the query heads
+        tr = self.transformer
+        x = tr.wte(tokens).float() + tr.wpe(pos).float()  # (B, 1, C) fp32 residual stream
+        for block in tr.h:
+            x = block(x, mask, cache, dtype, slot)
+        return self.lm_head(tr.ln_f(x, dtype)).float()[:, -1]
+
     def pack_for_cpu(self):
         """Reorder the block Linear weights for oneDNN's CPU kernel (done at load on CPU)."""
         if can_pack(self.device, self.dtype):
@@ -293,13 +314,19 @@ class SantaCoderForCausalLM(nn.Module):
     # -- generation (implemented in generation.py) -----------------------------------------------
     def generate(self, input_ids, attention_mask=None, max_new_tokens=64, do_sample=False, temperature=1.0,
                  top_k=None, top_p=None, eos_token_id=None, stop=None, streamer=None, seed=None,
-                 truncate=False):
-        """Generate continuations; returns LongTensor (B, T + new), prompt included, like transformers."""
+                 truncate=False, decode=None):
+        """Generate continuations; returns LongTensor (B, T + new), prompt included, like transformers.
+
+        truncate: keep the last tokens of a prompt too long for n_positions - max_new_tokens.
+        decode: how the steps run: "graph" (the static step as a CUDA graph), "eager" (the static step),
+        "dynamic" (a growing cache); None picks "graph" on CUDA for up to 8 rows, else "dynamic".
+        """
         from .generation import generate
 
         return generate(self, input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
                         do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
-                        eos_token_id=eos_token_id, stop=stop, streamer=streamer, seed=seed, truncate=truncate)
+                        eos_token_id=eos_token_id, stop=stop, streamer=streamer, seed=seed, truncate=truncate,
+                        decode=decode)
 
     def stream(self, prompt, **kwargs):
         """Yield the completion of a text prompt piece by piece as it is generated (batch of one)."""

@@ -79,9 +79,14 @@ def parse_args(argv=None):
     p.add_argument("--revision", default=None, help="hub branch, e.g. mha, fim, no-fim")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default=None, help="fp32, bf16 or fp16 (default: bf16 on CPU, fp16 on CUDA)")
+    p.add_argument("--decode", choices=["auto", "graph", "eager", "dynamic"], default="auto",
+                   help="decode steps: CUDA graph of a static step, the static step uncaptured, or a growing "
+                        "cache (auto: graph on CUDA, dynamic on CPU)")
     args = p.parse_args(argv)
     if (args.fim_prefix is None) != (args.fim_suffix is None):
         p.error("--fim-prefix and --fim-suffix go together")
+    if args.decode == "graph" and not args.device.startswith("cuda"):
+        p.error("--decode graph needs --device cuda")
     if args.temperature < 0:
         p.error("--temperature must be >= 0")
     return args
@@ -108,8 +113,9 @@ def main(argv=None) -> int:
             sys.stdout.write(prompt)
         t1 = time.perf_counter()
         model.generate(ids, max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
-                             temperature=args.temperature or 1.0, top_k=args.top_k, top_p=args.top_p,
-                             stop=args.stop, streamer=printer, seed=args.seed, truncate=args.truncate)
+                       temperature=args.temperature or 1.0, top_k=args.top_k, top_p=args.top_p,
+                       stop=args.stop, streamer=printer, seed=args.seed, truncate=args.truncate,
+                       decode=None if args.decode == "auto" else args.decode)
     except (CheckpointError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

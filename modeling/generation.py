@@ -44,6 +44,8 @@ def decode_mode(model, batch_size: int, decode: str | None) -> str:
     if decode is not None:
         if decode not in DECODE_MODES:
             raise ValueError(f"decode={decode!r} is not one of {', '.join(DECODE_MODES)}")
+        if decode == "graph" and model.device.type != "cuda":
+            raise ValueError(f"decode='graph' needs a CUDA model (this one is on {model.device})")
         return decode
     return "graph" if model.device.type == "cuda" and batch_size <= MAX_GRAPH_BATCH else "dynamic"
 

@@ -8,7 +8,7 @@ what goes on disk. `prepare()` builds the device kernel's own layout from them, 
 - CPU int4: torch._weight_int4pack_mm_for_cpu (bf16 activations, scale and float zero per group);
 - CPU int8 (symmetric, per-channel): torch._weight_int8pack_mm (bf16 activations);
 - CUDA int4: torch._weight_int4pack_mm (tinygemm, bf16); CUDA int8: torch._weight_int8pack_mm
-  (both unverified here: no GPU has run them yet);
+  (each tried once on the GPU first; both unverified here: no GPU has run them yet);
 - anything else: dequantize on the fly (a one-time warning says so).
 The CPU kernels are compute-bound on long prompts: from DEQUANT_MIN_ROWS tokens on, the weight is
 dequantized into a shared bf16 scratch buffer and multiplied with one GEMM instead. Their layouts
@@ -155,14 +155,15 @@ class GPTQLinear(QuantLinear):
                 self.w8[n0:n0 + BUILD_CHUNK] = (codes_kn(n0, n0 + BUILD_CHUNK).t() ^ 128).view(torch.int8)  # code - 128
             self.s8 = scales[:, 0].to(dtype)
             kernel = "cpu-int8"
-        elif dev == "cuda" and self.bits == 4 and uniform and gs in INT4_GROUPS and K % 1024 == 0 and N % 8 == 0:
+        elif dev == "cuda" and self.bits == 4 and uniform and gs in INT4_GROUPS and K % 1024 == 0 and N % 8 == 0 \
+                and cuda_kernel_works("int4", self.scales.device):
             # tinygemm: bf16 only, codes as uint8 [N, K/2] (even column in the high nibble), 8 inner k-tiles
             q = codes_kn().t()
             packed = ((q[:, ::2] << 4) | q[:, 1::2]).contiguous()
             self.w4 = torch.ops.aten._convert_weight_to_int4pack(packed, 8)
             self.sz = float_zero_scales(scales, zeros, 1, torch.bfloat16)
             self.kgs, kernel = gs, "cuda-int4"
-        elif dev == "cuda" and self.bits == 8 and per_channel_sym:
+        elif dev == "cuda" and self.bits == 8 and per_channel_sym and cuda_kernel_works("int8", self.scales.device):
             self.w8 = (codes_kn().t() ^ 128).view(torch.int8).contiguous()
             self.s8 = scales[:, 0].to(dtype)
             kernel = "cuda-int8"
@@ -306,6 +307,25 @@ def unpack_int4pack_cpu(w4: torch.Tensor, out_features: int, in_features: int) -
     b = w4.view(N // 64, K, 32)
     q = torch.stack([b & 15, b >> 4], dim=2)  # (N/64, K, 2, 32)
     return q.permute(0, 2, 3, 1).reshape(N, K).to(torch.int32)
+
+
+@functools.cache
+def cuda_kernel_works(kind: str, device: torch.device) -> bool:
+    """Whether torch's CUDA int4 (tinygemm: sm80 and newer) or int8 weight-only kernel runs on this GPU
+    and build (tried once on a small layer); if not, the layer dequantizes on the fly."""
+    try:
+        if kind == "int4":
+            w = torch.ops.aten._convert_weight_to_int4pack(torch.zeros(16, 512, dtype=torch.uint8, device=device), 8)
+            sz = torch.ones(8, 16, 2, dtype=torch.bfloat16, device=device)
+            torch.ops.aten._weight_int4pack_mm(torch.ones(1, 1024, dtype=torch.bfloat16, device=device), w, 128, sz)
+        else:
+            w = torch.zeros(16, 64, dtype=torch.int8, device=device)
+            torch.ops.aten._weight_int8pack_mm(torch.ones(1, 64, dtype=torch.float16, device=device), w,
+                                               torch.ones(16, dtype=torch.float16, device=device))
+        return True
+    except (RuntimeError, NotImplementedError) as e:
+        log.warning("torch's CUDA %s kernel is not available here (%s); dequantizing on the fly", kind, e)
+        return False
 
 
 @functools.cache

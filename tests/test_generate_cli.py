@@ -23,6 +23,9 @@ def test_prompt_and_fim_stream_the_greedy_completion(tiny_path):
     assert out.stdout == prompt + expected + "\n"
     assert "tok/s" in out.stderr and "peak memory" in out.stderr
 
+    out = run(tiny_path, "--prompt", prompt, "--max-new-tokens", "24", "--dtype", "fp32", "--decode", "eager")
+    assert out.returncode == 0 and out.stdout == prompt + expected + "\n"  # the static decode step
+
     prefix, suffix = "def add(a, b):\n    ", "\n\nprint(add(1, 2))\n"
     out = run(tiny_path, "--fim-prefix", prefix, "--fim-suffix", suffix, "--max-new-tokens", "32", "--dtype", "fp32")
     assert out.returncode == 0, out.stderr
@@ -40,3 +43,5 @@ def test_errors_are_one_line(tmp_path, tiny_path):
     assert out.returncode == 0 and "left-truncated" in out.stderr
     out = run(tiny_path, "--fim-prefix", "a")
     assert out.returncode == 2 and "--fim-suffix" in out.stderr
+    out = run(tiny_path, "--prompt", "x", "--decode", "graph")
+    assert out.returncode == 2 and "--decode graph needs --device cuda" in out.stderr

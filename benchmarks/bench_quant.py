@@ -51,7 +51,7 @@ def bytes_per_token(model) -> int:
     for m in list(model.transformer.h.modules()) + [model.lm_head]:
         if not isinstance(m, torch.nn.Linear) and not hasattr(m, "kernel"):
             continue  # containers, LayerNorms
-        if getattr(m, "kernel", None) in ("cpu-int4", "cpu-int8"):  # the GPTQ buffers are not read at run time
+        if getattr(m, "kernel", None) in ("cpu-int4", "cpu-int8", "cuda-int4", "cuda-int8"):  # GPTQ buffers unread
             tensors = [getattr(m, k) for k in ("w4", "sz", "w8", "s8") if hasattr(m, k)] + [m.bias_c]
         else:
             tensors = list(m.parameters(recurse=False)) + list(m.buffers(recurse=False))

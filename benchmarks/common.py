@@ -69,9 +69,14 @@ def rss_mib() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
-def run_fresh(script: str, args: list) -> dict:
-    """Run `script --worker ARGS` in a new Python process (its own peak RSS) and return its JSON row."""
+def run_fresh(script: str, args: list, allow_skip: bool = False) -> dict | None:
+    """Run `script --worker ARGS` in a new Python process (its own peak RSS) and return its JSON row;
+    None when the worker exits with "skip: REASON" and allow_skip is set (e.g. an optional package is missing)."""
     out = subprocess.run([sys.executable, script, "--worker", *map(str, args)], capture_output=True, text=True)
+    if out.returncode and allow_skip and out.stderr.strip().splitlines()[-1:] and \
+            out.stderr.strip().splitlines()[-1].startswith("skip:"):
+        print(f"{' '.join(map(str, args))}: {out.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+        return None
     if out.returncode:
         sys.exit(f"{' '.join(map(str, args))} failed:\n{out.stderr[-2000:]}")
     row = json.loads(out.stdout.strip().splitlines()[-1])

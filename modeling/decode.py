@@ -8,7 +8,7 @@ captured once into a CUDA graph and replayed; elsewhere (or when capture fails) 
 eagerly. torch.compile is not used: on CPU it took 32 s to compile the int4 step, then decoded
 slower than eager (31-38 against 41 tok/s), and it cannot trace oneDNN-packed bf16 weights.
 
-    dec = StaticDecoder(model, batch_size=1, max_len=T + n_new)
+    dec = StaticDecoder(model, batch_size=1, max_len=T + n_new, mode="graph")
     logits = dec.prefill(input_ids, attention_mask)    # (B, vocab), eager SDPA prefill
     logits = dec.step(next_tokens)                     # (B, vocab), one token per row
 """
@@ -27,14 +27,12 @@ MAX_GRAPH_BATCH = 8  # generate() uses the static step up to this batch size (sm
 class StaticDecoder:
     """Prefill eagerly into a fixed-length KV cache, then decode with a static-shape step.
 
-    mode: "graph" (CUDA graph; CUDA only), "eager" (the same step, uncaptured) or None: "graph" on
-    CUDA, "eager" elsewhere. A graph that fails to capture falls back to "eager" with a warning.
+    mode: "graph" (a CUDA graph; CUDA only) or "eager" (the same step, uncaptured). A graph that fails
+    to capture falls back to "eager" with a warning. generate() chooses (modeling.generation.decode_mode).
     """
 
-    def __init__(self, model, batch_size: int, max_len: int, mode: str | None = None):
+    def __init__(self, model, batch_size: int, max_len: int, mode: str = "eager"):
         dev = model.device
-        if mode is None:
-            mode = "graph" if dev.type == "cuda" else "eager"
         if mode not in ("graph", "eager"):
             raise ValueError(f"decode mode {mode!r} is not one of graph, eager")
         if mode == "graph" and dev.type != "cuda":
@@ -93,8 +91,8 @@ class StaticDecoder:
     def _capture(self):
         """Record the step into a CUDA graph (warm-up on a side stream first, as capture requires).
 
-        Warm-up and capture run the step on the current inputs: they write this step's K/V slot,
-        which the replay that follows writes again with the same values.
+        Warm-up and capture run the step on placeholder inputs at the next cache slot, which the
+        first replay overwrites with the real token's K/V before anything attends to it.
         """
         try:
             side = torch.cuda.Stream()

@@ -40,14 +40,16 @@ DECODE_MODES = ("dynamic", "eager", "graph")
 
 def decode_mode(model, batch_size: int, decode: str | None) -> str:
     """How decode steps run: the caller's choice, else CUDA graphs on a GPU up to MAX_GRAPH_BATCH rows
-    and the growing-cache loop otherwise (on CPU the static step measured no faster: benchmarks/bench_decode.py)."""
+    (layers marked graph_safe=False, bitsandbytes', opt out) and the growing-cache loop otherwise (on
+    CPU the static step measured no faster: benchmarks/results/decode_cpu.md)."""
     if decode is not None:
         if decode not in DECODE_MODES:
             raise ValueError(f"decode={decode!r} is not one of {', '.join(DECODE_MODES)}")
         if decode == "graph" and model.device.type != "cuda":
             raise ValueError(f"decode='graph' needs a CUDA model (this one is on {model.device})")
         return decode
-    return "graph" if model.device.type == "cuda" and batch_size <= MAX_GRAPH_BATCH else "dynamic"
+    graphable = all(getattr(m, "graph_safe", True) for m in model.modules())  # bitsandbytes layers are not
+    return "graph" if model.device.type == "cuda" and batch_size <= MAX_GRAPH_BATCH and graphable else "dynamic"
 
 
 def stop_token_ids(model, eos_token_id):

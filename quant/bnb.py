@@ -20,10 +20,14 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 
 INT8_THRESHOLD = 6.0  # LLM.int8 outlier threshold (bnb's and transformers' default)
+# bnb layers are not captured in CUDA graphs (their forwards branch on host-side state, and LLM.int8
+# splits outliers by value), so generate() decodes bnb models with the dynamic loop.
 
 
 class Bnb8bitLinear(bnb.nn.Linear8bitLt, QuantLinear):
     """LLM.int8: int8 weights with one absmax scale per output row (bnb's `SCB`)."""
+
+    graph_safe = False
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, threshold: float = INT8_THRESHOLD):
@@ -41,6 +45,8 @@ class Bnb8bitLinear(bnb.nn.Linear8bitLt, QuantLinear):
 
 class Bnb4bitLinear(bnb.nn.Linear4bit, QuantLinear):
     """NF4 or FP4 with bnb's blockwise absmax (block 64) and double quantization of the absmax."""
+
+    graph_safe = False
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, quant_type: str = "nf4", compute_dtype=torch.bfloat16):

@@ -50,6 +50,7 @@ class QuantLinear(nn.Module):
 
     in_features: int
     out_features: int
+    graph_safe = True  # its CUDA forward can be captured in a CUDA graph (modeling/decode.py)
 
     def dequantize(self) -> torch.Tensor:
         raise NotImplementedError
@@ -96,7 +97,8 @@ class GPTQLinear(QuantLinear):
 
     def codes(self):
         """(q [out, in], scales fp32 [out, groups], zeros int32 [out, groups], g_idx [in])."""
-        q, scales, zeros, g_idx = unpack_gptq(self.qweight, self.qzeros, self.scales, self.g_idx, self.bits)
+        qweight = None if self.qweight is None else self.qweight.to(self.scales.device)  # host copy for cuda-int4
+        q, scales, zeros, g_idx = unpack_gptq(qweight, self.qzeros, self.scales, self.g_idx, self.bits)
         if q is None:  # qweight was dropped by prepare(): the kernel layout holds the codes
             q = self._codes_from_kernel()
         return q, scales, zeros, g_idx
@@ -127,7 +129,8 @@ class GPTQLinear(QuantLinear):
         whole = self._codes_from_kernel().t().to(torch.uint8) if self.qweight is None else None
 
         def codes_kn(n0=0, n1=None):  # uint8 (K, n1 - n0): output columns n0..n1, input rows in kernel order
-            c = whole[:, n0:n1] if whole is not None else unpack_codes_kn(self.qweight[:, n0:n1], self.bits, K)
+            c = whole[:, n0:n1] if whole is not None else \
+                unpack_codes_kn(self.qweight[:, n0:n1].to(self.scales.device), self.bits, K)
             return c if perm is None else c[perm]
 
         self.perm = perm
@@ -176,13 +179,15 @@ class GPTQLinear(QuantLinear):
             kernel = "dequantize"
         self.kernel = kernel
         # the CPU layouts can be read back: dequantize-to-bf16 for long prompts, and no second copy of the codes
-        readable = kernel == "cpu-int8" or (kernel == "cpu-int4" and N % 64 == 0 and int4pack_cpu_invertible())
-        long_path = readable and N * K <= DEQUANT_MAX_WEIGHTS
+        readable = kernel in ("cpu-int8", "cuda-int8") or (kernel == "cpu-int4" and N % 64 == 0 and int4pack_cpu_invertible())
+        long_path = readable and dev == "cpu" and N * K <= DEQUANT_MAX_WEIGHTS
         self.gemm_from_rows = DEQUANT_MIN_ROWS[kernel] if long_path else float("inf")  # decided once, not per call
         if readable:
             self.qweight = None  # rebuilt from the kernel layout by codes() and state_dict()
         elif whole is not None:  # re-prepared for a kernel that cannot give the codes back: keep them packed
             self.qweight = pack_rows(whole, self.bits)
+        if kernel == "cuda-int4":  # tinygemm's layout is not read back: the codes wait in host memory for the state dict
+            self.qweight = self.qweight.cpu()
         keep = {"cpu-int4": ("w4", "sz"), "cuda-int4": ("w4", "sz"), "cpu-int8": ("w8", "s8"), "cuda-int8": ("w8", "s8")}
         for stale in set(("w4", "sz", "w8", "s8")) - set(keep.get(kernel, ())):  # layouts of a previous prepare()
             self.__dict__.pop(stale, None)
@@ -194,7 +199,7 @@ class GPTQLinear(QuantLinear):
         n1 = self.out_features if n1 is None else min(n1, self.out_features)
         if self.kernel == "cpu-int4":
             q = unpack_int4pack_cpu(self.w4[n0:n1], n1 - n0, self.in_features)
-        else:
+        else:  # cpu-int8, cuda-int8
             q = self.w8[n0:n1].to(torch.int32) + 128
         if self.perm is not None:
             q = q[:, torch.argsort(self.perm)]
@@ -203,7 +208,8 @@ class GPTQLinear(QuantLinear):
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         if self.qweight is None:  # rebuilt in column chunks: bounded temporaries even for the lm_head
-            qweight = torch.empty(self.in_features * self.bits // 32, self.out_features, dtype=torch.int32)
+            qweight = torch.empty(self.in_features * self.bits // 32, self.out_features, dtype=torch.int32,
+                                  device=self.w8.device if self.kernel == "cuda-int8" else None)
             for n0 in range(0, self.out_features, BUILD_CHUNK):
                 chunk = self._codes_from_kernel(n0, n0 + BUILD_CHUNK)
                 qweight[:, n0:n0 + chunk.shape[0]] = pack_rows(chunk.t(), self.bits)

@@ -131,3 +131,22 @@ def test_fixture_on_cuda_matches_cpu_fp32(tiny_path):
     x = ref.tokenizer("import os\n\n\ndef list_files(root):\n", return_tensors="pt").input_ids
     expected = ref.generate(x, max_new_tokens=48, eos_token_id=[])
     assert torch.equal(model.generate(x, max_new_tokens=48, eos_token_id=[]).cpu(), expected)
+
+
+@pytest.mark.gpu
+@cuda
+def test_int4_folder_generates_a_2048_token_context_in_2_gib(tmp_path):
+    """The full-size model, int4 g128 + lm_head, quantized on CPU and saved; loaded onto the GPU it
+    generates 512 tokens after a 1536-token prompt with under 2 GiB allocated at any time, loading included."""
+    cpu = SantaCoderForCausalLM.from_config(SantaCoderConfig(), dtype=torch.bfloat16)
+    quantize_(cpu, QuantConfig(method="rtn", bits=4, group_size=128, lm_head=True))
+    cpu.save_pretrained(str(tmp_path / "int4"))
+    del cpu
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    model = SantaCoderForCausalLM.from_pretrained(str(tmp_path / "int4"), device="cuda")
+    assert {m.kernel for m in model.modules() if hasattr(m, "kernel")} == {"cuda-int4"}
+    x = torch.randint(0, 49152, (1, 1536), generator=torch.Generator().manual_seed(4)).cuda()
+    out = model.generate(x, max_new_tokens=512, eos_token_id=[])
+    assert out.shape == (1, 2048)
+    assert torch.cuda.max_memory_allocated() < 2 * 2**30, torch.cuda.max_memory_allocated() / 2**20

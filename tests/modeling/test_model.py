@@ -75,34 +75,6 @@ def test_low_precision_close_to_fp32(tmp_path, dtype):
     assert sqnr > 25, f"{dtype} logits SQNR {sqnr:.1f} dB"
 
 
-def overflow_prone_model(dtype):
-    """n_positions 2048 and activations past fp16's range unless attention and the residual are guarded.
-
-    Q and K biases of 30 give q.k = 128 * 900 = 115200 > 65504: the scores must be formed in fp32;
-    an MLP output bias of 4e4 per layer pushes the residual stream to 8e4 in two layers.
-    """
-    from modeling import SantaCoderConfig
-
-    cfg = SantaCoderConfig(vocab_size=512, n_positions=2048, n_embd=256, n_head=2, n_layer=2)
-    model = SantaCoderForCausalLM.from_config(cfg, dtype=dtype, seed=6)
-    with torch.no_grad():
-        for block in model.transformer.h:
-            block.attn.c_attn.bias[: 256 + 128] = 30.0  # Q and K
-            block.mlp.c_proj.bias[0] = 4e4
-    return model
-
-
-def test_fp16_full_context_is_finite_and_close_to_fp32():
-    x = torch.randint(0, 512, (1, 2048), generator=torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        fp32 = overflow_prone_model(torch.float32)(x).logits
-        fp16 = overflow_prone_model(torch.float16)(x).logits
-    assert torch.isfinite(fp32).all()
-    assert torch.isfinite(fp16).all()
-    sqnr = 10 * torch.log10(fp32.pow(2).mean() / (fp32 - fp16).pow(2).mean())
-    assert sqnr > 20, f"fp16 logits SQNR {sqnr:.1f} dB"
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_packed_cpu_linears_match_plain_linears(tmp_path, dtype):
     from modeling.model import Linear, can_pack

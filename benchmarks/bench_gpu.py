@@ -120,8 +120,8 @@ def worker(args):
         if impl == "ours":
             model.generate(x, max_new_tokens=n_new, eos_token_id=[], streamer=clock, decode=mode)
         else:
-            model.generate(x, max_new_tokens=n_new, min_new_tokens=n_new, do_sample=False, streamer=clock,
-                           pad_token_id=0)
+            model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=n_new, min_new_tokens=n_new,
+                           do_sample=False, streamer=clock, pad_token_id=0)
         return clock.decode_tok_s(), (clock.times[0] - t) * 1e3
 
     @torch.inference_mode()
@@ -134,7 +134,7 @@ def worker(args):
             if impl == "ours":
                 model(ids, cache=model.new_cache(1, n + 1), last_only=True)
             else:
-                model(ids, use_cache=True)
+                model(ids, use_cache=True, logits_to_keep=1)  # the last position's logits, as ours
             sync(device)
             best = min(best, time.perf_counter() - t)
         return round(best * 1e3, 1)
@@ -207,15 +207,19 @@ def main():
             build_transformers("transformers", torch.float16, args.layers).save_pretrained(os.path.join(tmp, "hf"))
         rows = []
         for c in args.cases:
-            row = run_fresh(__file__, ["--case", c, "--hf-folder", os.path.join(tmp, "hf"), *common], allow_skip=True)
+            row = run_fresh(__file__, ["--case", c, "--hf-folder", os.path.join(tmp, "hf"), *common], keep_going=True)
             if row:
-                rows.append(row)
+                rows.append(dict(row, case=c))
         folder = os.path.join(tmp, "int4")
         model = build_ours(dict(method="rtn", bits=4, group_size=128, lm_head=True), torch.bfloat16, torch.device("cpu"),
                            args.layers)
         model.save_pretrained(folder)
         del model
-        budget = run_fresh(__file__, ["--budget-folder", folder, "--budget-context", args.budget_context, *common])
+        budget = run_fresh(__file__, ["--budget-folder", folder, "--budget-context", args.budget_context, *common],
+                           keep_going=True)
+    budget = budget or {"error": "skipped"}
+    failed = [r for r in rows if "error" in r]
+    rows = [r for r in rows if "error" not in r]
     base = next((r for r in rows if r["case"] == "transformers fp16"), None)
     nf4 = next((r for r in rows if r["case"] == "transformers bnb nf4"), None)
     dev = rows[0]["device"] if rows else args.device
@@ -236,10 +240,14 @@ def main():
                      f"{r['first_token_ms']} | {r['prefill_ms']} | {r['prefill_long_ms']} | {r['peak_mib']} | "
                      f"{r['weight_mb_per_token']} | {r['achieved_gbs']} ({r['achieved_gbs'] / r['bandwidth_gbs']:.0%}) |")
     cap = f"under a {BUDGET_MIB} MiB cap" if args.device.startswith("cuda") else "(no cap off CUDA; peak RSS)"
-    lines += ["", f"Memory budget: int4 g128 + head loaded from a folder {cap}, "
-              f"{budget['context']}-token context: peak allocated {budget['peak_mib']} MiB "
-              f"(reserved {budget['peak_reserved_mib']}), decode {budget['decode_tok_s']} tok/s."]
-    save_report(args.out, lines, rows + [budget])
+    if "error" in budget:
+        lines += ["", f"Memory budget: int4 g128 + head loaded from a folder {cap} FAILED: {budget['error']}"]
+    else:
+        lines += ["", f"Memory budget: int4 g128 + head loaded from a folder {cap}, {budget['context']}-token "
+                  f"context: peak allocated {budget['peak_mib']} MiB (reserved {budget['peak_reserved_mib']}), "
+                  f"decode {budget['decode_tok_s']} tok/s."]
+    lines += [f"- {r['case']} failed: {r['error']}" for r in failed]
+    save_report(args.out, lines, rows + failed + [budget])
 
 
 if __name__ == "__main__":

@@ -69,14 +69,17 @@ def rss_mib() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
-def run_fresh(script: str, args: list, allow_skip: bool = False) -> dict | None:
-    """Run `script --worker ARGS` in a new Python process (its own peak RSS) and return its JSON row;
-    None when the worker exits with "skip: REASON" and allow_skip is set (e.g. an optional package is missing)."""
+def run_fresh(script: str, args: list, keep_going: bool = False) -> dict | None:
+    """Run `script --worker ARGS` in a new Python process (its own peak RSS) and return its JSON row.
+
+    keep_going: a worker that exits with "skip: REASON" (an optional package missing) gives None, and
+    one that fails gives {"error": its last line} instead of ending the benchmark.
+    """
     out = subprocess.run([sys.executable, script, "--worker", *map(str, args)], capture_output=True, text=True)
-    if out.returncode and allow_skip and out.stderr.strip().splitlines()[-1:] and \
-            out.stderr.strip().splitlines()[-1].startswith("skip:"):
-        print(f"{' '.join(map(str, args))}: {out.stderr.strip().splitlines()[-1]}", file=sys.stderr)
-        return None
+    last = (out.stderr.strip().splitlines() or [""])[-1]
+    if out.returncode and keep_going:
+        print(f"{' '.join(map(str, args))}: {last}", file=sys.stderr)
+        return None if last.startswith("skip:") else {"error": last}
     if out.returncode:
         sys.exit(f"{' '.join(map(str, args))} failed:\n{out.stderr[-2000:]}")
     row = json.loads(out.stdout.strip().splitlines()[-1])

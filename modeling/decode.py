@@ -27,8 +27,8 @@ MAX_GRAPH_BATCH = 8  # generate() uses the static step up to this batch size (sm
 class StaticDecoder:
     """Prefill eagerly into a fixed-length KV cache, then decode with a static-shape step.
 
-    mode: "graph" (a CUDA graph; CUDA only) or "eager" (the same step, uncaptured). A graph that fails
-    to capture falls back to "eager" with a warning. generate() chooses (modeling.generation.decode_mode).
+    mode: "graph" (a CUDA graph; CUDA only) or "eager" (the same step, uncaptured). Models with a layer
+    marked graph_safe=False run eagerly; a graph that fails to capture falls back to "eager" with a warning. generate() chooses (modeling.generation.decode_mode).
     """
 
     def __init__(self, model, batch_size: int, max_len: int, mode: str = "eager"):
@@ -63,6 +63,8 @@ class StaticDecoder:
         else:
             self.keep[:, :T] = attention_mask.bool()
             self.pos.copy_(attention_mask.long().sum(-1, keepdim=True) - 1)  # last real token's position id
+        if self.mode == "graph" and not all(getattr(m, "graph_safe", True) for m in self.model.modules()):
+            self.mode = "eager"  # a layer that cannot be captured (bitsandbytes, GPTQ's dequantize fallback)
         if self.mode == "graph" and self.graph is None and T < self.cache.max_len:
             self.slot.fill_(T)
             self._capture()  # here rather than in the first step: its cost counts as prompt time
@@ -81,7 +83,8 @@ class StaticDecoder:
         self.pos += 1
         self.slot.fill_(n)
         if self.graph is not None:
-            self.graph.replay()
+            with torch.cuda.device(self.slot.device):  # the model's GPU, which need not be the current one
+                self.graph.replay()
             self.cache.length = n + 1
             return self.logits
         logits = self._run()
@@ -92,19 +95,25 @@ class StaticDecoder:
         """Record the step into a CUDA graph (warm-up on a side stream first, as capture requires).
 
         Warm-up and capture run the step on placeholder inputs at the next cache slot, which the
-        first replay overwrites with the real token's K/V before anything attends to it.
+        first replay overwrites with the real token's K/V before anything attends to it. Everything
+        runs on the model's GPU and inside an outer stream context, so a capture that fails leaves
+        the current stream as it was; the model then decodes eagerly from now on.
         """
+        dev = self.model.device
         try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(2):
-                    self._run()
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self.logits = self._run()
+            with torch.cuda.device(dev):
+                side = torch.cuda.Stream(device=dev)
+                side.wait_stream(torch.cuda.current_stream(dev))
+                with torch.cuda.stream(side):
+                    for _ in range(2):
+                        self._run()
+                    graph = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(graph, stream=side):
+                        self.logits = self._run()
+                torch.cuda.current_stream(dev).wait_stream(side)
             self.graph = graph
         except Exception as e:  # e.g. a kernel that cannot be captured: the same step, eagerly
-            log.warning("CUDA graph capture failed (%s: %s); decoding eagerly", type(e).__name__, e)
+            log.warning("CUDA graph capture failed (%s: %s); decoding eagerly", type(e).__name__,
+                        str(e).splitlines()[0] if str(e) else "")
+            self.model.graphs_failed = True  # modeling.generation.decode_mode stops choosing graphs
             self.mode, self.graph, self.logits = "eager", None, None

@@ -40,7 +40,7 @@ DECODE_MODES = ("dynamic", "eager", "graph")
 
 def decode_mode(model, batch_size: int, decode: str | None) -> str:
     """How decode steps run: the caller's choice, else CUDA graphs on a GPU up to MAX_GRAPH_BATCH rows
-    (layers marked graph_safe=False, bitsandbytes', opt out) and the growing-cache loop otherwise (on
+    (unless a capture on this model once failed) and the growing-cache loop otherwise (on
     CPU the static step measured no faster: benchmarks/results/decode_cpu.md)."""
     if decode is not None:
         if decode not in DECODE_MODES:
@@ -48,8 +48,8 @@ def decode_mode(model, batch_size: int, decode: str | None) -> str:
         if decode == "graph" and model.device.type != "cuda":
             raise ValueError(f"decode='graph' needs a CUDA model (this one is on {model.device})")
         return decode
-    graphable = all(getattr(m, "graph_safe", True) for m in model.modules())  # bitsandbytes layers are not
-    return "graph" if model.device.type == "cuda" and batch_size <= MAX_GRAPH_BATCH and graphable else "dynamic"
+    graphs = model.device.type == "cuda" and batch_size <= MAX_GRAPH_BATCH and not getattr(model, "graphs_failed", False)
+    return "graph" if graphs else "dynamic"
 
 
 def stop_token_ids(model, eos_token_id):
@@ -82,6 +82,9 @@ def prepare(model, input_ids, attention_mask, max_new_tokens, truncate):
             raise ValueError("attention_mask: right padding is not supported; pad on the left (padding_side='left')")
         if attention_mask.all():
             attention_mask = None  # no padding: cheaper masks
+        elif not attention_mask.any(dim=1).all():
+            row = int((~attention_mask.any(dim=1)).nonzero()[0])
+            raise ValueError(f"attention_mask row {row} is all padding: every prompt needs at least one token")
     n_pos = model.config.n_positions
     T = input_ids.shape[1]
     if max_new_tokens < 1:

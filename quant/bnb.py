@@ -21,7 +21,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 INT8_THRESHOLD = 6.0  # LLM.int8 outlier threshold (bnb's and transformers' default)
 # bnb layers are not captured in CUDA graphs (their forwards branch on host-side state, and LLM.int8
-# splits outliers by value), so generate() decodes bnb models with the dynamic loop.
+# splits outliers by value): with them the static decode step runs eagerly.
 
 
 class Bnb8bitLinear(bnb.nn.Linear8bitLt, QuantLinear):

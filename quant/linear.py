@@ -35,7 +35,7 @@ _warned: set = set()
 INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
 # From this many rows (tokens) on, dequantize-to-bf16 + one GEMM beats the CPU kernels, which are
 # compute-bound (~0.1 ms per row for an 8192 x 2048 layer). Measured: benchmarks/bench_linear.py --quant
-DEQUANT_MIN_ROWS = {"cpu-int4": 128, "cpu-int8": 32}
+DEQUANT_MIN_ROWS = {"cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
 DEQUANT_MAX_WEIGHTS = 2**25  # larger layers (the 49280-row lm_head) keep the kernel: the scratch would be 200 MB
 BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 
@@ -97,8 +97,7 @@ class GPTQLinear(QuantLinear):
 
     def codes(self):
         """(q [out, in], scales fp32 [out, groups], zeros int32 [out, groups], g_idx [in])."""
-        qweight = None if self.qweight is None else self.qweight.to(self.scales.device)  # host copy for cuda-int4
-        q, scales, zeros, g_idx = unpack_gptq(qweight, self.qzeros, self.scales, self.g_idx, self.bits)
+        q, scales, zeros, g_idx = unpack_gptq(self.qweight, self.qzeros, self.scales, self.g_idx, self.bits)
         if q is None:  # qweight was dropped by prepare(): the kernel layout holds the codes
             q = self._codes_from_kernel()
         return q, scales, zeros, g_idx
@@ -129,8 +128,7 @@ class GPTQLinear(QuantLinear):
         whole = self._codes_from_kernel().t().to(torch.uint8) if self.qweight is None else None
 
         def codes_kn(n0=0, n1=None):  # uint8 (K, n1 - n0): output columns n0..n1, input rows in kernel order
-            c = whole[:, n0:n1] if whole is not None else \
-                unpack_codes_kn(self.qweight[:, n0:n1].to(self.scales.device), self.bits, K)
+            c = whole[:, n0:n1] if whole is not None else unpack_codes_kn(self.qweight[:, n0:n1], self.bits, K)
             return c if perm is None else c[perm]
 
         self.perm = perm
@@ -161,9 +159,7 @@ class GPTQLinear(QuantLinear):
         elif dev == "cuda" and self.bits == 4 and uniform and gs in INT4_GROUPS and K % 1024 == 0 and N % 8 == 0 \
                 and cuda_kernel_works("int4", self.scales.device):
             # tinygemm: bf16 only, codes as uint8 [N, K/2] (even column in the high nibble), 8 inner k-tiles
-            q = codes_kn().t()
-            packed = ((q[:, ::2] << 4) | q[:, 1::2]).contiguous()
-            self.w4 = torch.ops.aten._convert_weight_to_int4pack(packed, 8)
+            self.w4 = pack_tinygemm(codes_kn().t())
             self.sz = float_zero_scales(scales, zeros, 1, torch.bfloat16)
             self.kgs, kernel = gs, "cuda-int4"
         elif dev == "cuda" and self.bits == 8 and per_channel_sym and cuda_kernel_works("int8", self.scales.device):
@@ -178,18 +174,20 @@ class GPTQLinear(QuantLinear):
                             self.bits, gs, dtype, dev)
             kernel = "dequantize"
         self.kernel = kernel
-        # the CPU layouts can be read back: dequantize-to-bf16 for long prompts, and no second copy of the codes
+        # layouts that can be read back: dequantize + one GEMM for long prompts, and no second copy of the codes
         readable = kernel in ("cpu-int8", "cuda-int8") or (kernel == "cpu-int4" and N % 64 == 0 and int4pack_cpu_invertible())
-        long_path = readable and dev == "cpu" and N * K <= DEQUANT_MAX_WEIGHTS
+        long_path = readable and N * K <= DEQUANT_MAX_WEIGHTS
         self.gemm_from_rows = DEQUANT_MIN_ROWS[kernel] if long_path else float("inf")  # decided once, not per call
         if readable:
             self.qweight = None  # rebuilt from the kernel layout by codes() and state_dict()
         elif whole is not None:  # re-prepared for a kernel that cannot give the codes back: keep them packed
             self.qweight = pack_rows(whole, self.bits)
-        if kernel == "cuda-int4":  # tinygemm's layout is not read back: the codes wait in host memory for the state dict
-            self.qweight = self.qweight.cpu()
-        keep = {"cpu-int4": ("w4", "sz"), "cuda-int4": ("w4", "sz"), "cpu-int8": ("w8", "s8"), "cuda-int8": ("w8", "s8")}
-        for stale in set(("w4", "sz", "w8", "s8")) - set(keep.get(kernel, ())):  # layouts of a previous prepare()
+        if kernel == "cuda-int4":  # tinygemm's layout is not read back: the codes wait in host memory, as a plain
+            self.host_qweight, self.qweight = self.qweight.cpu(), None  # attribute (.to() must not bring them back)
+        self.graph_safe = kernel != "dequantize"  # the dequantize fallback syncs with the host: no CUDA graph
+        keep = {"cpu-int4": ("w4", "sz"), "cuda-int4": ("w4", "sz", "host_qweight"), "cpu-int8": ("w8", "s8"),
+                "cuda-int8": ("w8", "s8")}
+        for stale in {"w4", "sz", "w8", "s8", "host_qweight"} - set(keep.get(kernel, ())):  # of a previous prepare()
             self.__dict__.pop(stale, None)
         return self
 
@@ -197,6 +195,9 @@ class GPTQLinear(QuantLinear):
         """Codes int32 [n1 - n0, in] of output rows n0..n1 (all by default), in the original column order,
         read back from the CPU kernel layout (n0 and n1 multiples of 64 for int4)."""
         n1 = self.out_features if n1 is None else min(n1, self.out_features)
+        if self.kernel == "cuda-int4":  # GPTQ order already: no column permutation to undo
+            q = unpack_codes_kn(self.host_qweight[:, n0:n1], self.bits, self.in_features).t().to(torch.int32)
+            return q.to(self.scales.device)
         if self.kernel == "cpu-int4":
             q = unpack_int4pack_cpu(self.w4[n0:n1], n1 - n0, self.in_features)
         else:  # cpu-int8, cuda-int8
@@ -209,7 +210,7 @@ class GPTQLinear(QuantLinear):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         if self.qweight is None:  # rebuilt in column chunks: bounded temporaries even for the lm_head
             qweight = torch.empty(self.in_features * self.bits // 32, self.out_features, dtype=torch.int32,
-                                  device=self.w8.device if self.kernel == "cuda-int8" else None)
+                                  device=self.scales.device)
             for n0 in range(0, self.out_features, BUILD_CHUNK):
                 chunk = self._codes_from_kernel(n0, n0 + BUILD_CHUNK)
                 qweight[:, n0:n0 + chunk.shape[0]] = pack_rows(chunk.t(), self.bits)
@@ -218,9 +219,11 @@ class GPTQLinear(QuantLinear):
     def _dequantized_for_gemm(self) -> torch.Tensor:
         """The weight in the activation dtype, written into a shared scratch buffer (long prompts only).
 
-        cpu-int4: (K, N), from the kernel's packed bytes; cpu-int8: (N, K) codes, scaled after the GEMM.
+        cpu-int4: (K, N), from the kernel's packed bytes; int8: (N, K) codes, scaled after the GEMM.
         """
         N, K = self.out_features, self.in_features
+        if self.kernel == "cuda-int8":  # the CUDA caching allocator makes a fresh buffer cheap
+            return self.w8.to(self.act_dtype)
         buf = _scratch(N * K, self.act_dtype)
         if self.kernel == "cpu-int8":
             return buf.view(N, K).copy_(self.w8)
@@ -315,22 +318,41 @@ def unpack_int4pack_cpu(w4: torch.Tensor, out_features: int, in_features: int) -
     return q.permute(0, 2, 3, 1).reshape(N, K).to(torch.int32)
 
 
+def pack_tinygemm(codes_nk: torch.Tensor) -> torch.Tensor:
+    """Codes uint8 [N, K] -> torch's CUDA int4 (tinygemm) layout: two codes per byte, the even column in
+    the high nibble, converted with 8 inner k-tiles."""
+    return torch.ops.aten._convert_weight_to_int4pack(((codes_nk[:, ::2] << 4) | codes_nk[:, 1::2]).contiguous(), 8)
+
+
 @functools.cache
 def cuda_kernel_works(kind: str, device: torch.device) -> bool:
-    """Whether torch's CUDA int4 (tinygemm: sm80 and newer) or int8 weight-only kernel runs on this GPU
-    and build (tried once on a small layer); if not, the layer dequantizes on the fly."""
+    """Whether torch's CUDA int4 (tinygemm: sm80 and newer) or int8 weight-only kernel runs on this GPU and
+    build and computes what our layout means (random codes against the dequantized product, once per
+    device); if not, layers dequantize on the fly."""
+    g = torch.Generator().manual_seed(0)
+    N, K = 64, 1024
+    x = torch.randn(3, K, generator=g).to(device)
     try:
         if kind == "int4":
-            w = torch.ops.aten._convert_weight_to_int4pack(torch.zeros(16, 512, dtype=torch.uint8, device=device), 8)
-            sz = torch.ones(8, 16, 2, dtype=torch.bfloat16, device=device)
-            torch.ops.aten._weight_int4pack_mm(torch.ones(1, 1024, dtype=torch.bfloat16, device=device), w, 128, sz)
+            q = torch.randint(0, 16, (N, K), generator=g, dtype=torch.uint8)
+            s, z = torch.rand(N, K // 128, generator=g) / 8 + 0.01, torch.randint(0, 16, (N, K // 128), generator=g)
+            ref = x @ ((q.float() - z.repeat_interleave(128, 1)) * s.repeat_interleave(128, 1)).t().to(device)
+            sz = float_zero_scales(s.half(), z, 1, torch.bfloat16).to(device)
+            y = torch.ops.aten._weight_int4pack_mm(x.bfloat16(), pack_tinygemm(q.to(device)), 128, sz)
         else:
-            w = torch.zeros(16, 64, dtype=torch.int8, device=device)
-            torch.ops.aten._weight_int8pack_mm(torch.ones(1, 64, dtype=torch.float16, device=device), w,
-                                               torch.ones(16, dtype=torch.float16, device=device))
+            w8 = torch.randint(-128, 128, (N, K), generator=g, dtype=torch.int8)
+            s8 = torch.rand(N, generator=g) / 64 + 0.001
+            ref = x @ (w8.float() * s8[:, None]).t().to(device)
+            y = torch.ops.aten._weight_int8pack_mm(x.half(), w8.to(device), s8.half().to(device))
+        err = (y.float() - ref).pow(2).mean() / ref.pow(2).mean()
+        if not err < 1e-3:  # SQNR under 30 dB: a layout or convention that is not ours
+            log.warning("torch's CUDA %s kernel disagrees with the dequantized weight (relative error %.2g); "
+                        "dequantizing on the fly", kind, float(err))
+            return False
         return True
     except (RuntimeError, NotImplementedError) as e:
-        log.warning("torch's CUDA %s kernel is not available here (%s); dequantizing on the fly", kind, e)
+        log.warning("torch's CUDA %s kernel is not available here (%s); dequantizing on the fly", kind,
+                    str(e).splitlines()[0])
         return False
 
 

@@ -85,24 +85,39 @@ def test_decode_mode_choice_and_errors(tmp_path):
         dec.step(logits.argmax(-1))
     with pytest.raises(ValueError, match="batch of 2 prompts"):
         dec.prefill(torch.tensor([[1, 2], [3, 4]]))
+    with pytest.raises(ValueError, match="attention_mask row 1 is all padding"):
+        model.generate([[1, 2], [0, 0]], attention_mask=[[1, 1], [0, 0]], max_new_tokens=2)
+
+
+def test_only_layers_with_a_fixed_kernel_are_graph_safe():
+    """GPTQ's dequantize fallback reads values back to the host (not capturable): it opts out of graphs."""
+    from quant import GPTQLinear
+
+    lin = torch.nn.Linear(256, 128)
+    assert GPTQLinear.from_linear(lin, 4, 128).prepare(torch.bfloat16).graph_safe
+    fallback = GPTQLinear.from_linear(lin, 8, 128).prepare(torch.bfloat16)  # int8 with groups: no CPU kernel
+    assert fallback.kernel == "dequantize" and not fallback.graph_safe
 
 
 # -- on a GPU -------------------------------------------------------------------------------------
-def gpu_model(variant):
+def gpu_model(bits, group_size):
     """2 layers wide enough for the CUDA kernels (tinygemm needs in_features % 1024 == 0), fp16."""
     cfg = SantaCoderConfig(n_layer=2, n_embd=1024, n_head=8, vocab_size=1024, n_positions=512)
     model = SantaCoderForCausalLM.from_config(cfg, dtype=torch.float16, device="cuda", seed=3)
-    if variant != "fp16":
-        bits = 4 if variant == "int4" else 8
-        quantize_(model, QuantConfig(method="rtn", bits=bits, group_size=128 if bits == 4 else -1))
+    if bits:
+        quantize_(model, QuantConfig(method="rtn", bits=bits, group_size=group_size))
     return model
 
 
 @pytest.mark.gpu
 @cuda
-@pytest.mark.parametrize("variant,kernel", [("fp16", None), ("int8", "cuda-int8"), ("int4", "cuda-int4")])
-def test_cuda_graph_replays_the_static_step(variant, kernel):
-    model = gpu_model(variant)
+@pytest.mark.parametrize("bits,group_size,kernel", [
+    (None, None, None), (8, -1, "cuda-int8"), (4, 128, "cuda-int4"), (8, 128, "dequantize"),
+])
+def test_cuda_graph_replays_the_static_step(bits, group_size, kernel):
+    """The graph replays the eager static step exactly; a model with the dequantize fallback (not
+    capturable) runs the static step eagerly instead, with no failed capture."""
+    model = gpu_model(bits, group_size)
     if kernel:
         assert {m.kernel for m in model.modules() if hasattr(m, "kernel")} == {kernel}
     assert decode_mode(model, 1, None) == "graph" and decode_mode(model, 9, None) == "dynamic"
@@ -113,7 +128,7 @@ def test_cuda_graph_replays_the_static_step(variant, kernel):
         eager, _ = static_logits(model, ids, mask, tokens, "eager")
         graph, dec = static_logits(model, ids, mask, tokens, "graph")
         dynamic = dynamic_logits(model, ids, mask, tokens)
-    assert dec.graph is not None, "capture fell back to eager"
+    assert (dec.graph is None) == (kernel == "dequantize") and not getattr(model, "graphs_failed", False)
     assert torch.equal(graph, eager)  # the same kernels replayed
     assert graph.isfinite().all() and sqnr(dynamic, graph) > 40
     a = model.generate(ids, attention_mask=mask, max_new_tokens=20, eos_token_id=[])  # graph (auto)

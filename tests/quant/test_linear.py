@@ -163,13 +163,19 @@ def test_long_prompt_dequantize_gemm_matches_kernel(bits, group_size, sym):
 ])
 def test_cuda_kernel_matches_dequantized_reference(bits, group_size, sym, kernel):
     lin = gaussian_linear(1024, 256)
-    q = GPTQLinear.from_linear(lin.cuda(), bits, group_size, sym).prepare(torch.float16)
+    q = GPTQLinear.from_linear(lin.cuda(), bits, group_size, sym)
+    before = {k: v.cpu() for k, v in q.state_dict().items()}
+    q.prepare(torch.float16)
     assert q.kernel == kernel
-    x = torch.randn(5, 1024, generator=torch.Generator().manual_seed(7)).cuda()
+    x = torch.randn(40, 1024, generator=torch.Generator().manual_seed(7)).cuda()
     ref = x @ q.dequantize().t() + q.bias.float()
-    for rows in (x[:1], x):  # decode and a short prefill
+    for rows in (x[:1], x[:5], x):  # decode, a short prefill, a prefill past cuda-int8's dequantize + GEMM threshold
         got = q(rows.half())
         assert got.dtype == torch.float16 and sqnr(ref[: len(rows)], got.float()) > 35
+    after = {k: v.cpu() for k, v in q.state_dict().items()}  # qweight from the kernel layout or the host copy
+    assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
+    if kernel == "cuda-int4":
+        assert q.qweight is None and q.host_qweight.device.type == "cpu"  # no second copy of the codes on the GPU
 
 
 @pytest.mark.parametrize("bits,group_size,act_order", [(4, 128, False), (4, 64, True), (8, -1, False)])

@@ -28,7 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from benchmarks.bench_model import build as build_transformers  # noqa: E402
 from benchmarks.bench_quant import bytes_per_token  # noqa: E402
-from benchmarks.common import Clock, full_size_args, run_fresh, save_report  # noqa: E402
+from benchmarks.common import Clock, best_ms, full_size_args, run_fresh, save_report  # noqa: E402
+from generate import peak_memory_mib  # noqa: E402
 
 CASES = {  # name -> (implementation, QuantConfig kwargs or bitsandbytes kind)
     "fp16": ("ours", None),
@@ -52,23 +53,8 @@ def copy_bandwidth_gbs(device) -> float:
     """Bytes read + written per second by a 1 GiB device-to-device copy (best of 5)."""
     x = torch.empty(2**29, dtype=torch.float16, device=device)
     y = torch.empty_like(x)
-    best = float("inf")
-    for _ in range(6):
-        sync(device)
-        t = time.perf_counter()
-        y.copy_(x)
-        sync(device)
-        best = min(best, time.perf_counter() - t)
-    del x, y
-    return 2 * 2**30 / best / 1e9
-
-
-def peak_mib(device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    from generate import peak_rss_mib
-
-    return peak_rss_mib()
+    ms = best_ms(lambda: (y.copy_(x), sync(device)))  # each call ends synchronized: the next starts clean
+    return 2 * 2**30 / ms / 1e6
 
 
 def build_ours(spec, dtype, device, layers):
@@ -127,17 +113,11 @@ def worker(args):
     @torch.inference_mode()
     def prefill_ms(n):
         ids = torch.randint(0, 49152, (1, n), generator=g).to(device)
-        best = float("inf")
-        for _ in range(4):  # the first is a warm-up
-            sync(device)
-            t = time.perf_counter()
-            if impl == "ours":
-                model(ids, cache=model.new_cache(1, n + 1), last_only=True)
-            else:
-                model(ids, use_cache=True, logits_to_keep=1)  # the last position's logits, as ours
-            sync(device)
-            best = min(best, time.perf_counter() - t)
-        return round(best * 1e3, 1)
+        if impl == "ours":
+            fwd = lambda: model(ids, cache=model.new_cache(1, n + 1), last_only=True)  # noqa: E731
+        else:
+            fwd = lambda: model(ids, use_cache=True, logits_to_keep=1)  # noqa: E731  the last logits, as ours
+        return round(best_ms(lambda: (fwd(), sync(device)), reps=3), 1)
 
     for mode in modes:
         generate(4, mode)  # warm-up (kernels, cuBLAS handles)
@@ -147,7 +127,7 @@ def worker(args):
     for _ in range(REPS):  # interleaved, so machine noise hits both modes alike
         for m in modes:
             runs[m].append(generate(args.new, m))
-    peak = peak_mib(device)
+    peak = peak_memory_mib(device)
     fast = modes[-1]
     tps = {str(m): round(max(r[0] for r in runs[m]), 1) for m in modes}
     bw = copy_bandwidth_gbs(device)  # after the peak is read: its 2 GiB of buffers are not the model's
@@ -180,7 +160,7 @@ def budget_worker(args):
     clock = Clock()
     out = model.generate(x, max_new_tokens=new, eos_token_id=[], streamer=clock)
     return dict(case="int4 under a 2 GiB cap", context=out.shape[1], decode_tok_s=round(clock.decode_tok_s(), 1),
-                peak_mib=round(peak_mib(device)),
+                peak_mib=round(peak_memory_mib(device)),
                 peak_reserved_mib=round(torch.cuda.max_memory_reserved(device) / 2**20) if device.type == "cuda" else None)
 
 

@@ -6,7 +6,8 @@ buffer (token, position ids, cache slot, padding mask; the KV cache has a fixed 
 `SantaCoderForCausalLM.decode_step` has the same shapes and addresses every time. On CUDA it is
 captured once into a CUDA graph and replayed; elsewhere (or when capture fails) the same step runs
 eagerly. torch.compile is not used: on CPU it took 32 s to compile the int4 step, then decoded
-slower than eager (31-38 against 41 tok/s), and it cannot trace oneDNN-packed bf16 weights.
+slower than eager (31-38 against 37-42 tok/s in the same process), and it cannot trace
+oneDNN-packed bf16 weights.
 
     dec = StaticDecoder(model, batch_size=1, max_len=T + n_new, mode="graph")
     logits = dec.prefill(input_ids, attention_mask)    # (B, vocab), eager SDPA prefill
@@ -24,19 +25,24 @@ log = logging.getLogger(__name__)
 MAX_GRAPH_BATCH = 8  # generate() uses the static step up to this batch size (small-batch decoding)
 
 
+def check_graph_device(mode: str, device: torch.device):
+    if mode == "graph" and device.type != "cuda":
+        raise ValueError(f"decode mode 'graph' needs a CUDA model (this one is on {device})")
+
+
 class StaticDecoder:
     """Prefill eagerly into a fixed-length KV cache, then decode with a static-shape step.
 
     mode: "graph" (a CUDA graph; CUDA only) or "eager" (the same step, uncaptured). Models with a layer
-    marked graph_safe=False run eagerly; a graph that fails to capture falls back to "eager" with a warning. generate() chooses (modeling.generation.decode_mode).
+    marked graph_safe=False run eagerly; a graph that fails to capture falls back to "eager" with a
+    warning. generate() chooses the mode (modeling.generation.decode_mode).
     """
 
     def __init__(self, model, batch_size: int, max_len: int, mode: str = "eager"):
         dev = model.device
         if mode not in ("graph", "eager"):
             raise ValueError(f"decode mode {mode!r} is not one of graph, eager")
-        if mode == "graph" and dev.type != "cuda":
-            raise ValueError(f"decode mode 'graph' needs a CUDA model (this one is on {dev})")
+        check_graph_device(mode, dev)
         self.model, self.mode = model, mode
         self.cache = model.new_cache(batch_size, max_len)
         B, L = batch_size, self.cache.max_len

@@ -10,7 +10,7 @@ import logging
 
 import torch
 
-from .decode import MAX_GRAPH_BATCH, StaticDecoder
+from .decode import MAX_GRAPH_BATCH, StaticDecoder, check_graph_device
 from .fim import STOP_TOKENS
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ def decode_mode(model, batch_size: int, decode: str | None) -> str:
     if decode is not None:
         if decode not in DECODE_MODES:
             raise ValueError(f"decode={decode!r} is not one of {', '.join(DECODE_MODES)}")
-        if decode == "graph" and model.device.type != "cuda":
-            raise ValueError(f"decode='graph' needs a CUDA model (this one is on {model.device})")
+        check_graph_device(decode, model.device)  # here, before the prompt reaches a streamer
         return decode
     graphs = model.device.type == "cuda" and batch_size <= MAX_GRAPH_BATCH and not getattr(model, "graphs_failed", False)
     return "graph" if graphs else "dynamic"

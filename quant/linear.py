@@ -193,7 +193,8 @@ class GPTQLinear(QuantLinear):
 
     def _codes_from_kernel(self, n0: int = 0, n1: int | None = None) -> torch.Tensor:
         """Codes int32 [n1 - n0, in] of output rows n0..n1 (all by default), in the original column order,
-        read back from the CPU kernel layout (n0 and n1 multiples of 64 for int4)."""
+        read back from the kernel layout (n0 and n1 multiples of 64 for cpu-int4), or for cuda-int4 from
+        the host copy of qweight."""
         n1 = self.out_features if n1 is None else min(n1, self.out_features)
         if self.kernel == "cuda-int4":  # GPTQ order already: no column permutation to undo
             q = unpack_codes_kn(self.host_qweight[:, n0:n1], self.bits, self.in_features).t().to(torch.int32)
@@ -217,7 +218,7 @@ class GPTQLinear(QuantLinear):
             destination[prefix + "qweight"] = qweight
 
     def _dequantized_for_gemm(self) -> torch.Tensor:
-        """The weight in the activation dtype, written into a shared scratch buffer (long prompts only).
+        """The weight in the activation dtype for long prompts: on CPU written into a shared scratch buffer.
 
         cpu-int4: (K, N), from the kernel's packed bytes; int8: (N, K) codes, scaled after the GEMM.
         """

@@ -12,6 +12,20 @@ sys.path.insert(0, ROOT)
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder")
 
 
+def sqnr(ref, x) -> float:
+    """Signal-to-quantization-noise ratio of x against ref, in dB (computed in fp32)."""
+    ref, x = ref.float(), x.float()
+    return (10 * torch.log10(ref.pow(2).mean() / (ref - x).pow(2).mean())).item()
+
+
+def left_pad(prompts, pad=0):
+    """Token lists -> left-padded ids (B, T) and attention mask, as a left-padding tokenizer gives them."""
+    T = max(len(p) for p in prompts)
+    ids = torch.tensor([[pad] * (T - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
+    return ids, mask
+
+
 def reference_model(multi_query=True, n_layer=2, n_embd=64, n_head=4, vocab_size=97, n_positions=64, seed=1):
     """A transformers GPTBigCodeForCausalLM with weights large enough that greedy tokens vary.
 

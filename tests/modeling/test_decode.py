@@ -4,7 +4,7 @@ on CPU (eager) and as a CUDA graph on a GPU."""
 import pytest
 import torch
 
-from conftest import reference_model, save_reference
+from conftest import left_pad, reference_model, save_reference, sqnr
 from modeling import SantaCoderConfig, SantaCoderForCausalLM
 from modeling.decode import StaticDecoder
 from modeling.generation import decode_mode
@@ -13,16 +13,9 @@ from quant import QuantConfig, quantize_
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-def sqnr(ref, x):
-    return (10 * torch.log10(ref.pow(2).mean() / (ref - x).pow(2).mean())).item()
-
-
 def left_padded(vocab, lengths, seed=0):
     g = torch.Generator().manual_seed(seed)
-    T = max(lengths)
-    ids = torch.randint(1, vocab, (len(lengths), T), generator=g)
-    mask = torch.tensor([[0] * (T - n) + [1] * n for n in lengths])
-    return ids * mask, mask
+    return left_pad([torch.randint(1, vocab, (n,), generator=g).tolist() for n in lengths])
 
 
 def dynamic_logits(model, ids, mask, tokens):

@@ -4,6 +4,7 @@ beyond fp16's range (65504) stay finite; long contexts give finite logits."""
 import pytest
 import torch
 
+from conftest import sqnr
 from modeling import SantaCoderConfig, SantaCoderForCausalLM
 from modeling.decode import StaticDecoder
 
@@ -30,8 +31,8 @@ def test_fp16_full_context_is_finite_and_close_to_fp32():
         fp16 = overflow_prone_model(torch.float16)(x).logits
     assert torch.isfinite(fp32).all()
     assert torch.isfinite(fp16).all()
-    sqnr = 10 * torch.log10(fp32.pow(2).mean() / (fp32 - fp16).pow(2).mean())
-    assert sqnr > 20, f"fp16 logits SQNR {sqnr:.1f} dB"
+    db = sqnr(fp32, fp16)
+    assert db > 20, f"fp16 logits SQNR {db:.1f} dB"
 
 
 def test_fixture_fp16_full_context(tiny_path):
@@ -78,8 +79,8 @@ def test_fp16_2048_prompt_and_512_new_tokens_stay_finite():
     fed = torch.cat([ids, logits16[:-1].argmax(-1)[None]], dim=1)  # the tokens the fp16 run chose
     with torch.no_grad():
         logits32 = m32(fed).logits[0, 1535:]
-    sqnr = 10 * torch.log10(logits32.pow(2).mean() / (logits32 - logits16).pow(2).mean())
-    assert sqnr > 20, f"fp16 decode logits SQNR {sqnr:.1f} dB"
+    db = sqnr(logits32, logits16)
+    assert db > 20, f"fp16 decode logits SQNR {db:.1f} dB"
     out = m16.generate(torch.randint(0, 512, (1, 2048)), max_new_tokens=512, eos_token_id=[], truncate=True)
     assert out.shape == (1, 2048)
 

@@ -5,7 +5,7 @@ import logging
 import pytest
 import torch
 
-from conftest import reference_model, save_reference
+from conftest import left_pad, reference_model, save_reference
 from modeling import SantaCoderForCausalLM
 
 
@@ -13,13 +13,6 @@ from modeling import SantaCoderForCausalLM
 def model(tmp_path_factory):
     path = save_reference(reference_model(multi_query=True), tmp_path_factory.mktemp("ref"))
     return SantaCoderForCausalLM.from_pretrained(path, dtype="fp32")
-
-
-def left_pad(prompts, pad=0):
-    T = max(len(p) for p in prompts)
-    ids = torch.tensor([[pad] * (T - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
-    return ids, mask
 
 
 def test_batched_left_padded_equals_one_by_one(model):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import reference_model, save_reference
+from conftest import reference_model, save_reference, sqnr
 from modeling import SantaCoderForCausalLM
 
 
@@ -71,8 +71,8 @@ def test_low_precision_close_to_fp32(tmp_path, dtype):
     with torch.no_grad():
         fp32 = SantaCoderForCausalLM.from_pretrained(path, dtype="fp32")(x).logits
         low = SantaCoderForCausalLM.from_pretrained(path, dtype=dtype)(x).logits
-    sqnr = 10 * torch.log10(fp32.pow(2).mean() / (fp32 - low).pow(2).mean())
-    assert sqnr > 25, f"{dtype} logits SQNR {sqnr:.1f} dB"
+    db = sqnr(fp32, low)
+    assert db > 25, f"{dtype} logits SQNR {db:.1f} dB"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -3,12 +3,9 @@
 import pytest
 import torch
 
+from conftest import sqnr
 from modeling import SantaCoderForCausalLM
 from quant import GPTQLinear, QuantConfig, quantize_
-
-
-def sqnr(ref, x):
-    return (10 * torch.log10(ref.pow(2).mean() / (ref - x).pow(2).mean())).item()
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,9 @@ import torch.nn as nn
 
 bnb = pytest.importorskip("bitsandbytes", reason="the bnb extra is not installed")
 
+from conftest import sqnr  # noqa: E402
 from quant import QuantConfig, quantize_  # noqa: E402
 from quant.bnb import Bnb4bitLinear, Bnb8bitLinear  # noqa: E402
-
-
-def sqnr(ref, x):
-    return (10 * torch.log10(ref.float().pow(2).mean() / (ref.float() - x.float()).pow(2).mean())).item()
 
 
 def gaussian_linear(in_f=1024, out_f=256):

@@ -16,15 +16,11 @@ except Exception as e:  # not installed, or a broken install
     pytest.skip(f"gptqmodel is not usable here ({type(e).__name__}); install the interop extra", allow_module_level=True)
 
 import calibration_data as cd  # noqa: E402
+from conftest import sqnr  # noqa: E402
 from modeling import SantaCoderForCausalLM, load_tokenizer  # noqa: E402
 from quant import GPTQLinear, QuantConfig, quantize_  # noqa: E402
 
 X = torch.randint(0, 2000, (2, 48), generator=torch.Generator().manual_seed(0))
-
-
-def sqnr(ref, x):
-    ref, x = ref.float(), x.float()
-    return (10 * torch.log10(ref.pow(2).mean() / (ref - x).pow(2).mean())).item()
 
 
 def their_logits(folder):

@@ -6,14 +6,11 @@ import pytest
 import torch
 import torch.nn as nn
 
+from conftest import sqnr
 from quant import GPTQLinear, QuantConfig
 from quant.linear import (DEQUANT_MIN_ROWS, int4pack_cpu_invertible, pack_int4pack_cpu, unpack_codes_kn,
                           unpack_int4pack_cpu)
 from quant.primitives import pack_rows, quantize_groupwise
-
-
-def sqnr(ref, x):
-    return (10 * torch.log10(ref.float().pow(2).mean() / (ref.float() - x.float()).pow(2).mean())).item()
 
 
 def gaussian_linear(in_f=512, out_f=256, seed=0):

@@ -3,12 +3,9 @@
 import pytest
 import torch
 
+from conftest import sqnr
 from quant.primitives import (default_g_idx, dequantize_groupwise, pack_gptq, pack_rows, quantize_groupwise,
                               quantize_int8_per_channel, unpack_gptq, unpack_rows)
-
-
-def sqnr(ref, x):
-    return (10 * torch.log10(ref.pow(2).mean() / (ref - x).pow(2).mean())).item()
 
 
 def test_pack_rows_hand_computed():

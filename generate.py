@@ -1,15 +1,16 @@
-"""Generate code with a SantaCoder checkpoint: left to right or fill-in-the-middle.
+r"""Generate code with a SantaCoder checkpoint: left to right or fill-in-the-middle.
 
     python generate.py MODEL --prompt "def fib(n):"
-    python generate.py MODEL --fim-prefix "def add(a, b):\n    " --fim-suffix "\n"
+    python generate.py MODEL --fim-prefix $'def add(a, b):\n    ' --fim-suffix $'\n' --stop '\n\n'
 
-The completion streams to stdout; speed and peak memory go to stderr.
+The completion streams to stdout; speed and peak memory go to stderr. Ctrl-C stops it (exit code 130).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import resource
 import sys
 import time
@@ -20,10 +21,10 @@ import torch
 class Printer:
     """A put/end streamer: prints whole characters as tokens arrive and times the decode."""
 
-    def __init__(self, tokenizer, out=None):
+    def __init__(self, tokenizer, out=None, stop=None):
         from modeling.generation import TextDelta
 
-        self.text, self.out = TextDelta(tokenizer), out or sys.stdout  # looked up now: redirections apply
+        self.text, self.out = TextDelta(tokenizer, stop), out or sys.stdout  # looked up now: redirections apply
         self.prompt_seen, self.n, self.t_first = False, 0, None
 
     def put(self, ids):
@@ -74,7 +75,8 @@ def parse_args(argv=None):
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--stop", action="append", default=None, help="stop after this string (repeatable)")
+    p.add_argument("--stop", action="append", default=None, type=unescape,
+                   help=r"end the completion where this string starts (repeatable; \n, \t and \\ are escapes)")
     p.add_argument("--truncate", action="store_true", help="left-truncate a prompt too long for the context")
     p.add_argument("--revision", default=None, help="hub branch, e.g. mha, fim, no-fim")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -87,13 +89,35 @@ def parse_args(argv=None):
         p.error("--fim-prefix and --fim-suffix go together")
     if args.decode == "graph" and not args.device.startswith("cuda"):
         p.error("--decode graph needs --device cuda")
-    if args.temperature < 0:
-        p.error("--temperature must be >= 0")
+    from modeling.generation import GenerationArgumentError, check_generation_args, check_text
+
+    try:  # everything checkable is checked before the model loads
+        check_generation_args(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.stop)
+        if args.prompt is not None:
+            check_text(args.prompt, "prompt")
+        else:
+            check_text(args.fim_prefix, "fim_prefix", allow_empty=True)
+            check_text(args.fim_suffix, "fim_suffix", allow_empty=True)
+    except GenerationArgumentError as e:
+        p.error(f"--{e.field.replace('_', '-')} {e.why}")
     return args
+
+
+def unescape(s: str) -> str:
+    """\\n, \\t and \\\\ in a command-line string (a shell cannot easily pass a newline)."""
+    return re.sub(r"\\([nt\\])", lambda m: {"n": "\n", "t": "\t", "\\": "\\"}[m.group(1)], s)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def run(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from modeling import CheckpointError, ConfigError, SantaCoderForCausalLM, fim_prompt
 
@@ -108,7 +132,7 @@ def main(argv=None) -> int:
         else:
             prompt = fim_prompt(args.fim_prefix, args.fim_suffix, mode=args.fim_mode)
         ids = tok(prompt, return_tensors="pt").input_ids
-        printer = Printer(tok)
+        printer = Printer(tok, stop=args.stop)
         if args.prompt is not None:
             sys.stdout.write(prompt)
         t1 = time.perf_counter()

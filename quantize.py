@@ -6,7 +6,8 @@
     python quantize.py SRC --out DST --method bnb --bits 4                      # bitsandbytes NF4 (extra: .[bnb])
 
 The output is written to a temporary folder next to DST and renamed at the end: an interrupted run
-leaves no half-written DST. An existing non-empty DST is only replaced with --force.
+leaves no half-written DST. An existing non-empty DST is only replaced with --force, and only when it is
+a model folder (it has a config.json). DST may never be SRC, lie inside it or contain it.
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help="where GPTQ runs each block: cpu or cuda")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
     args = p.parse_args(argv)
-    if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
-        p.error(f"--out {args.out} exists and is not empty; pass --force to replace it")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        p.error(f"--out {args.out} is a file, not a folder")
+    try:
+        check_destination(args.out, args.force, args.src if os.path.isdir(args.src) else None)
+    except ValueError as e:
+        p.error(str(e))
     try:
         if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
             p.error("--device cuda: CUDA is not available here; use --device cpu")
@@ -59,6 +60,8 @@ def parse_args(argv=None):
         p.error(f"--device {args.device!r} is not a device; use cpu or cuda")
     if args.n_samples < 1 or args.seq_len < 2:
         p.error("--n-samples must be >= 1 and --seq-len >= 2")
+    if not 0 <= args.fim_rate <= 1:
+        p.error(f"--fim-rate {args.fim_rate} must lie in [0, 1]")
     try:
         args.config = QuantConfig(method=args.method, bits=args.bits, group_size=args.group_size, sym=not args.asym,
                                   act_order=args.act_order, static_groups=args.static_groups,
@@ -68,6 +71,29 @@ def parse_args(argv=None):
     return args
 
 
+def overlap(a: str, b: str) -> bool:
+    """Whether two paths are the same folder or one lies inside the other (symlinks resolved)."""
+    a, b = os.path.realpath(a), os.path.realpath(b)
+    return a == b or a.startswith(b.rstrip(os.sep) + os.sep) or b.startswith(a.rstrip(os.sep) + os.sep)
+
+
+def check_destination(out: str, force: bool, src_folder: str | None):
+    """Refuse, before any work, a destination that could destroy data: the source itself, a folder inside
+    it or containing it (even with --force), a file, or a non-empty folder without --force or that is not a
+    model folder (no config.json: --force replaces model folders only)."""
+    if src_folder is not None and overlap(src_folder, out):
+        raise ValueError(f"--out {out} is the source {src_folder}, inside it or contains it; "
+                         f"choose another folder (the source is never replaced)")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out} is a file, not a folder")
+    if os.path.isdir(out) and os.listdir(out):
+        if not force:
+            raise ValueError(f"--out {out} exists and is not empty; pass --force to replace it")
+        if not os.path.exists(os.path.join(out, "config.json")):
+            raise ValueError(f"--out {out} is not a model folder (no config.json); --force only replaces "
+                             f"model folders, so choose an empty or new folder")
+
+
 def folder_weight_bytes(folder: str) -> int:
     return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)
                if f.endswith((".safetensors", ".bin")))
@@ -75,6 +101,16 @@ def folder_weight_bytes(folder: str) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.saved = False
+    try:
+        return run(args)
+    except KeyboardInterrupt:  # save_model removes its temporary folder; the source is only ever read
+        what = f"{args.out} had been written" if args.saved else "nothing was written"
+        print(f"\ninterrupted; {what}", file=sys.stderr)
+        return 130
+
+
+def run(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     import calibration_data
     from modeling import CheckpointError, ConfigError, SantaCoderForCausalLM
@@ -85,6 +121,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         model = SantaCoderForCausalLM.from_pretrained(args.src, revision=args.revision, dtype=torch.bfloat16)
+        check_destination(args.out, args.force, model.source)  # a hub id's folder is known only now
         if model.config.quantization_config is not None:
             raise ValueError(f"{args.src} is already quantized; give the fp16/bf16/fp32 checkpoint it came from")
         params = sum(p.numel() for p in model.parameters())
@@ -102,6 +139,7 @@ def main(argv=None) -> int:
         quantize_(model, args.config, calibration=blocks, device=args.device)
         t_quant = time.perf_counter() - t1
         model.save_pretrained(args.out)  # before any forward: bnb's CPU 4-bit forward alters what it would save
+        args.saved = True
         if args.eval:
             ppl_after = perplexity(model, held_out)
     except (CheckpointError, ConfigError, ValueError, RuntimeError, ImportError, OSError) as e:

@@ -36,7 +36,9 @@ def load_texts(source: str = "bundled", max_documents: int = 10_000) -> list[str
     `hub` extra and the network).
 
     .py/.java/.js/.txt files are one document each; .jsonl files give one per line. The order is
-    sorted by path, so the result does not depend on the file system.
+    sorted by path, so the result does not depend on the file system. Only text is used: a file named
+    alone that is not UTF-8 text (invalid bytes, or NUL bytes) is an error; in a folder or glob such
+    files are skipped with one warning.
     """
     if source.startswith("hub:"):
         return _hub_texts(source[4:], max_documents)
@@ -51,12 +53,21 @@ def load_texts(source: str = "bundled", max_documents: int = 10_000) -> list[str
     if not paths:
         raise ValueError(f"calibration source {source!r}: no {'/'.join(EXTENSIONS)} files found "
                          f"(use 'bundled', a folder, a glob, a file or hub:NAME)")
-    texts = []
+    texts, binary = [], []
     for p in paths:
-        texts.extend(_jsonl_texts(p) if p.endswith(".jsonl") else [_read(p)])
+        try:
+            texts.extend(_jsonl_texts(p) if p.endswith(".jsonl") else [_read(p)])
+        except BinaryFileError as e:
+            if len(paths) == 1:
+                raise ValueError(f"calibration source {p}: {e}; give code as text") from None
+            binary.append(os.path.relpath(p, source) if os.path.isdir(source) else p)
+    if binary:
+        log.warning("calibration source %r: skipped %d binary file(s) (not UTF-8 text): %s%s", source, len(binary),
+                    ", ".join(binary[:5]), ", ..." if len(binary) > 5 else "")
     texts = [t for t in texts if t.strip()]
     if not texts:
-        raise ValueError(f"calibration source {source!r}: all {len(paths)} files are empty")
+        raise ValueError(f"calibration source {source!r}: no text in its {len(paths)} files "
+                         f"({len(binary)} binary, {len(paths) - len(binary)} empty)")
     return texts
 
 
@@ -64,25 +75,35 @@ def _files_under(folder: str) -> list[str]:
     return sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True) if p.endswith(EXTENSIONS))
 
 
+class BinaryFileError(ValueError):
+    """A calibration file that is not text."""
+
+
 def _read(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return f.read()
+    """A file's text; BinaryFileError for NUL bytes or bytes that are not UTF-8 (what code never holds)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if b"\0" in data:
+        raise BinaryFileError("not text (it contains NUL bytes)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BinaryFileError(f"not UTF-8 text (invalid byte at offset {e.start})") from None
 
 
 def _jsonl_texts(path: str) -> list[str]:
     texts = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            field = next((k for k in JSONL_FIELDS if isinstance(row, dict) and isinstance(row.get(k), str)), None)
-            if field is None:
-                raise ValueError(f"{path}:{n}: no string field {' or '.join(map(repr, JSONL_FIELDS))}")
-            texts.append(row[field])
+    for n, line in enumerate(_read(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        field = next((k for k in JSONL_FIELDS if isinstance(row, dict) and isinstance(row.get(k), str)), None)
+        if field is None:
+            raise ValueError(f"{path}:{n}: no string field {' or '.join(map(repr, JSONL_FIELDS))}")
+        texts.append(row[field])
     return texts
 
 
@@ -90,7 +111,8 @@ def _hub_texts(name: str, max_documents: int) -> list[str]:
     try:
         import datasets
     except ImportError:
-        raise ImportError("calibration from hub:NAME needs the datasets package: pip install 'santacoder-quant[hub]'") from None
+        raise ImportError('calibration from hub:NAME needs the datasets package: pip install -e ".[hub]" '
+                          "in this project's folder") from None
     rows = datasets.load_dataset(name, split="train", streaming=True)
     texts = []
     for row in rows:

@@ -7,6 +7,8 @@ transformers convention: prompt + new tokens) and `stream()` turns them into tex
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 
 import torch
 
@@ -16,13 +18,57 @@ from .fim import STOP_TOKENS
 log = logging.getLogger(__name__)
 
 
+class GenerationArgumentError(ValueError):
+    """A generation argument out of range. `field` is the argument's Python name; the CLI and the server
+    report it under their own names (--top-p, n_predict, ...)."""
+
+    def __init__(self, field: str, why: str):
+        super().__init__(f"{field} {why}")
+        self.field, self.why = field, why
+
+
+def check_generation_args(max_new_tokens=64, temperature=1.0, top_k=None, top_p=None, stop=None):
+    """Refuse out-of-range sampling and length arguments before any work: the one check shared by
+    generate.py, the Python API and the server. temperature 0 means greedy."""
+    if not isinstance(max_new_tokens, numbers.Integral) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
+        raise GenerationArgumentError("max_new_tokens", f"must be an integer >= 1 (got {max_new_tokens!r})")
+    if not isinstance(temperature, numbers.Real) or not math.isfinite(temperature) or temperature < 0:
+        raise GenerationArgumentError("temperature", f"must be a finite number >= 0, 0 = greedy (got {temperature!r})")
+    if top_p is not None and not (isinstance(top_p, numbers.Real) and 0 < top_p <= 1):  # NaN fails too
+        raise GenerationArgumentError("top_p", f"must lie in (0, 1] (got {top_p!r})")
+    if top_k is not None and (not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or top_k < 0):
+        raise GenerationArgumentError("top_k", f"must be an integer >= 0, 0 = no limit (got {top_k!r})")
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    if not all(isinstance(s, str) and s for s in stops):
+        raise GenerationArgumentError("stop", f"must be non-empty strings (got {stop!r})")
+    for s in stops:
+        check_text(s, "stop")
+
+
+def check_text(text, field: str = "prompt", allow_empty: bool = False):
+    """A prompt (or FIM part) must be a non-empty str that encodes as UTF-8 (no lone surrogates, which is
+    what undecodable bytes on a command line become)."""
+    if not isinstance(text, str):
+        raise GenerationArgumentError(field, f"must be text (got {type(text).__name__})")
+    if not text and not allow_empty:
+        raise GenerationArgumentError(field, "is empty: give at least one character of text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise GenerationArgumentError(field, f"is not valid UTF-8 text (undecodable byte at character {e.start})") from None
+
+
+# Below this, 1/temperature overflows fp32 and sampling is argmax in all but name: it is done as argmax.
+GREEDY_BELOW = torch.finfo(torch.float32).tiny
+
+
 def sample_next(logits, do_sample, temperature, top_k, top_p, generator):
-    """Next token ids (B,) from fp32 logits (B, V): argmax, or sampling with temperature / top-k / top-p."""
-    if not do_sample:
+    """Next token ids (B,) from fp32 logits (B, V): argmax, or sampling with temperature / top-k / top-p.
+    temperature 0 (or one too small for fp32) is greedy."""
+    if not do_sample or temperature < GREEDY_BELOW:
         return logits.argmax(dim=-1)
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0 when sampling (got {temperature}); use do_sample=False for greedy")
-    logits = logits / temperature
+    # Shifted so the largest logit is 0: a small temperature sends the others to -inf, never to inf or NaN.
+    logits = (logits - logits.amax(dim=-1, keepdim=True)) / temperature
     if top_k is not None and top_k > 0:
         kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -74,6 +120,9 @@ def prepare(model, input_ids, attention_mask, max_new_tokens, truncate):
         input_ids = torch.tensor(input_ids, dtype=torch.long)
     if input_ids.dim() == 1:
         input_ids = input_ids.unsqueeze(0)
+    if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+        raise GenerationArgumentError("input_ids", f"must hold at least one token per row (got shape "
+                                                   f"{tuple(input_ids.shape)}); is the prompt empty?")
     input_ids = input_ids.to(model.device)
     if attention_mask is not None:
         attention_mask = torch.as_tensor(attention_mask).to(model.device).reshape(input_ids.shape).long()
@@ -86,8 +135,6 @@ def prepare(model, input_ids, attention_mask, max_new_tokens, truncate):
             raise ValueError(f"attention_mask row {row} is all padding: every prompt needs at least one token")
     n_pos = model.config.n_positions
     T = input_ids.shape[1]
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1 (got {max_new_tokens})")
     if T >= n_pos or (truncate and T + max_new_tokens > n_pos):
         if not truncate:
             raise ValueError(
@@ -110,6 +157,7 @@ def prepare(model, input_ids, attention_mask, max_new_tokens, truncate):
 def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=False, temperature=1.0,
           top_k=None, top_p=None, eos_token_id=None, stop=None, seed=None, truncate=False, decode=None):
     """Yield (input_ids, attention_mask) once, then (next_tokens (B,), finished (B,)) per step."""
+    check_generation_args(max_new_tokens, temperature, top_k, top_p, stop)
     input_ids, attention_mask, n_new = prepare(model, input_ids, attention_mask, max_new_tokens, truncate)
     B, T = input_ids.shape
     mode = decode_mode(model, B, decode)
@@ -156,7 +204,7 @@ def generate(model, input_ids, streamer=None, **kwargs):
     callable receiving text pieces (batch of one)."""
     it = steps(model, input_ids, **kwargs)
     input_ids, _ = next(it)
-    text = TextDelta(model.tokenizer) if streamer is not None and not hasattr(streamer, "put") else None
+    text = TextDelta(model.tokenizer, kwargs.get("stop")) if streamer is not None and not hasattr(streamer, "put") else None
     if text is not None and input_ids.shape[0] != 1:
         raise ValueError("a text callback streamer needs a batch of one prompt; pass a transformers streamer instead")
     if streamer is not None and text is None:
@@ -180,34 +228,54 @@ def generate(model, input_ids, streamer=None, **kwargs):
 
 
 class TextDelta:
-    """Turns a growing list of token ids into the newly completed text (whole UTF-8 characters only)."""
+    """Turns a growing list of token ids into the newly completed text: whole UTF-8 characters only, cut
+    exactly where the first `stop` string starts. Text that could be the start of a stop string is held
+    back until the next tokens tell; `stopped` is set once a stop string is seen."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, stop=None):
         self.tok, self.ids, self.sent = tokenizer, [], 0
+        self.stop = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
+        self.stopped = False
 
     def add(self, token_id: int) -> str:
+        if self.stopped:
+            return ""
         self.ids.append(token_id)
         text = self.tok.decode(self.ids, skip_special_tokens=True)
         if text.endswith("\ufffd"):  # a character split across tokens: wait for the rest
             return ""
-        piece, self.sent = text[self.sent:], len(text)
-        return piece
+        return self._take(text, final=False)
 
     def flush(self) -> str:
-        text = self.tok.decode(self.ids, skip_special_tokens=True)
-        piece, self.sent = text[self.sent:], len(text)
+        if self.stopped:
+            return ""
+        return self._take(self.tok.decode(self.ids, skip_special_tokens=True), final=True)
+
+    def _take(self, text: str, final: bool) -> str:
+        end = len(text)
+        hits = [i for i in (text.find(s) for s in self.stop) if i >= 0]
+        if hits:
+            end, self.stopped = min(hits), True
+        elif not final:  # hold back a tail that a stop string could start with
+            for s in self.stop:
+                k = next((k for k in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:k])), 0)
+                end = min(end, len(text) - k)
+        piece = text[self.sent:end]
+        self.sent = max(self.sent, end)
         return piece
 
 
 def stream(model, prompt, **kwargs):
     """Yield text pieces of the completion of `prompt` (a string or token ids) as they are made."""
     tok = model.tokenizer
+    if isinstance(prompt, str):
+        check_text(prompt)
     ids = tok(prompt, return_tensors="pt").input_ids if isinstance(prompt, str) else prompt
     it = steps(model, ids, **kwargs)
     input_ids, _ = next(it)
     if input_ids.shape[0] != 1:
         raise ValueError("stream() takes one prompt; use generate() for a batch")
-    text = TextDelta(tok)
+    text = TextDelta(tok, kwargs.get("stop"))
     for nxt, _ in it:
         piece = text.add(int(nxt[0]))
         if piece:

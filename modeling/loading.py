@@ -62,15 +62,27 @@ def resolve_device(device) -> torch.device:
 
 
 def resolve_folder(path_or_id: str, revision: str | None = None) -> str:
-    """A local folder, or a hub id downloaded (config, weights, tokenizer) with huggingface_hub."""
+    """A local folder, or a hub id downloaded (config, weights, tokenizer) with huggingface_hub.
+
+    Something that looks like a path fails at once when it does not exist; a hub id fails in one line,
+    without retries, when the hub cannot be reached (HF_HUB_OFFLINE=1 reads the local hub cache only)."""
     path_or_id = os.fspath(path_or_id)
     if os.path.isdir(path_or_id):
         if revision is not None:
             log.warning("revision=%r ignored for the local folder %s", revision, path_or_id)
         return path_or_id
-    looks_local = path_or_id.startswith((".", "/", "~")) or os.path.exists(path_or_id) or path_or_id.count("/") != 1
-    if looks_local:
-        raise CheckpointError(f"{path_or_id}: no such folder (nor a hub id of the form owner/name)")
+    if looks_local(path_or_id):
+        raise CheckpointError(f"{path_or_id}: no such folder")
+    from huggingface_hub import snapshot_download
+
+    try:
+        if hub_offline() or not hub_reachable():
+            folder = snapshot_download(path_or_id, revision=revision, local_files_only=True)
+            log.warning("%s: the hub is offline; using the copy in the local hub cache (%s)", path_or_id, folder)
+            return folder
+    except Exception:
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else "the hub cannot be reached"
+        raise CheckpointError(f"{path_or_id}: no such folder, and not in the local hub cache ({why})") from None
     try:
         from huggingface_hub import hf_hub_download, list_repo_files
 
@@ -85,11 +97,40 @@ def resolve_folder(path_or_id: str, revision: str | None = None) -> str:
         return folder
     except CheckpointError:
         raise
-    except Exception as e:  # offline, unknown repo, unknown revision: all end here with the cause named
+    except Exception as e:  # unknown repo, unknown revision, a network error: all end here with the cause named
         first = str(e).splitlines()[0] if str(e) else ""
         raise CheckpointError(
             f"{path_or_id}: not a local folder, and fetching it from the hub failed ({type(e).__name__}: {first})"
         ) from None
+
+
+def looks_local(path: str) -> bool:
+    """A path rather than an `owner/name` hub id: it starts with . / ~, has no single slash, or its first
+    part is a local folder (`out/int8` when ./out exists)."""
+    if path.startswith((".", "/", "~")) or os.sep in path.replace("/", "") or path.count("/") != 1:
+        return True
+    return os.path.isdir(path.split("/")[0])
+
+
+def hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return constants.is_offline_mode() if hasattr(constants, "is_offline_mode") else bool(constants.HF_HUB_OFFLINE)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One TCP connection to the hub's endpoint: huggingface_hub itself retries for ~25 s before failing."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def hub_files_to_fetch(files: list[str], repo: str) -> list[str]:
@@ -174,9 +215,12 @@ def _load_bin(path: str) -> dict:
         # mmap needs the zip format of torch >= 1.6; older files are read whole.
         sd = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
+        # torch's message starts with advice to retry with weights_only=False, which would run the file's code:
+        # keep only the line that names what the file holds.
+        what = next((line.strip() for line in str(e).splitlines() if "GLOBAL" in line or "Unsupported" in line),
+                    "objects other than tensors")
         raise CheckpointError(
-            f"{path}: refused to load, it holds more than tensors (weights_only unpickling failed: "
-            f"{str(e).splitlines()[0]}); convert it to safetensors with code you trust"
+            f"{path}: refused to load, it holds more than tensors ({what.rstrip('.')}); no code from it was run"
         ) from None
     except Exception as e:
         raise CheckpointError(f"{path}: not a readable PyTorch file ({type(e).__name__}: {e})") from None
@@ -289,14 +333,15 @@ def load_model(cls, path_or_id, revision=None, dtype=None, device=None):
             continue
         target = torch.float32 if ".ln_" in name else dtype  # LayerNorms stay fp32 (see model.py)
         state[name] = t.to(device=device, dtype=target).contiguous()
-    if missing:
-        raise CheckpointError(f"{folder}: missing tensors: {', '.join(missing)}")
-    if bad:
-        raise CheckpointError(f"{folder}: tensors of the wrong shape or dtype: {'; '.join(bad)}")
-    used = set(state) | {tied} | used_quantized | {k for k in src.keys() if k.startswith(quantized)}
+    used = {k for k in expected if k in src.keys()} | used_quantized | {k for k in src.keys() if k.startswith(quantized)}
     if config.checkpoint_layout == "remote_code":
         used |= {k for k in src.keys() if re.search(r"\.(q_attn|kv_attn)\.", k)}
     unused = [k for k in src.keys() if k not in used and not SKIPPED_BUFFERS.search(k)]
+    if missing:  # a renamed tensor shows up as missing under one name and unused under the other
+        found = f"; found instead: {', '.join(unused[:8])}{', ...' if len(unused) > 8 else ''}" if unused else ""
+        raise CheckpointError(f"{folder}: missing tensors: {', '.join(missing)}{found}")
+    if bad:
+        raise CheckpointError(f"{folder}: tensors of the wrong shape or dtype: {'; '.join(bad)}")
     if unused:
         log.warning("%s: ignored %d unexpected tensors: %s", folder, len(unused), ", ".join(unused[:8]))
     # lm_head shares wte's storage (tied); a checkpoint's own lm_head copy is checked, then dropped.
@@ -361,6 +406,47 @@ def shard(state: dict, max_bytes: int) -> list[dict]:
     return pieces
 
 
+REMOTE_CODE_MODULE = "modeling_santacoder_quant"
+REMOTE_CODE = '''"""Loads this folder with the santacoder-quant package: AutoModelForCausalLM.from_pretrained(folder,
+trust_remote_code=True) gives its SantaCoder model (quantized layers included) as a transformers model."""
+
+try:
+    from modeling.hf import SantaCoderQuantForCausalLM  # noqa: F401
+except ImportError as e:
+    raise ImportError(f"this folder is loaded by the santacoder-quant package, which cannot be imported here ({e}); "
+                      f"install it from the project's folder with: pip install -e .") from None
+'''
+
+
+def write_json(path: str, obj: dict, sort_keys: bool = False):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=sort_keys)
+
+
+def generation_config(model) -> dict:
+    """generation_config.json: every token that ends a completion (EOS and the FIM tokens), so that
+    transformers' generate stops where this package's does."""
+    from .generation import stop_token_ids
+
+    c = model.config
+    eos = c.eos_token_id
+    if eos is not None:
+        others = [i for i in stop_token_ids(model, None) if i != eos]
+        eos = [eos, *others] if others else eos
+    pad = c.pad_token_id if c.pad_token_id is not None else c.eos_token_id
+    return {"bos_token_id": c.bos_token_id, "eos_token_id": eos, "pad_token_id": pad}
+
+
+def apply_umask(folder: str):
+    """Give a folder made by mkdtemp (0700) and the files in it (safetensors writes 0600) the modes a plain
+    mkdir and open would have: 0755 / 0644 under the usual umask 022."""
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    os.chmod(folder, 0o777 & ~mask)
+    for name in os.listdir(folder):
+        os.chmod(os.path.join(folder, name), 0o666 & ~mask)
+
+
 def save_model(model, out_dir: str, max_shard_bytes: int = 2 * 1024**3):
     from safetensors.torch import save_file
 
@@ -374,6 +460,8 @@ def save_model(model, out_dir: str, max_shard_bytes: int = 2 * 1024**3):
 
             config["quantization_config"] = quantization_config(model.quant_config)
         config["tie_word_embeddings"] = tied  # a quantized lm_head is its own tensor; loaders must not tie it
+        config.pop("torch_dtype", None)  # the source's dtype, not necessarily the one saved here
+        config["dtype"] = str(model.dtype).removeprefix("torch.")  # what transformers' dtype="auto" loads
         pieces = shard(state, max_shard_bytes)
         if len(pieces) == 1:
             save_file(state, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
@@ -386,16 +474,27 @@ def save_model(model, out_dir: str, max_shard_bytes: int = 2 * 1024**3):
             total = sum(v.numel() * v.element_size() for v in state.values())
             with open(os.path.join(tmp, "model.safetensors.index.json"), "w") as f:
                 json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
-        with open(os.path.join(tmp, "config.json"), "w") as f:
-            json.dump(config, f, indent=2, sort_keys=True)
-        c = model.config
-        with open(os.path.join(tmp, "generation_config.json"), "w") as f:
-            json.dump({"bos_token_id": c.bos_token_id, "eos_token_id": c.eos_token_id,
-                       "pad_token_id": c.pad_token_id}, f, indent=2)
+        # transformers' AutoModelForCausalLM(..., trust_remote_code=True) builds this package's model from the
+        # folder's small module (modeling/hf.py); without remote code an unquantized folder stays gpt_bigcode.
+        config["auto_map"] = {"AutoModelForCausalLM": f"{REMOTE_CODE_MODULE}.SantaCoderQuantForCausalLM"}
+        write_json(os.path.join(tmp, "config.json"), config, sort_keys=True)
+        with open(os.path.join(tmp, REMOTE_CODE_MODULE + ".py"), "w") as f:
+            f.write(REMOTE_CODE)
+        write_json(os.path.join(tmp, "generation_config.json"), generation_config(model))
         if model.source is not None:
             for name in TOKENIZER_FILES:
                 if os.path.exists(os.path.join(model.source, name)):
                     shutil.copy(os.path.join(model.source, name), tmp)
+            tokenizer_config = os.path.join(tmp, "tokenizer_config.json")
+            if os.path.exists(tokenizer_config):
+                with open(tokenizer_config) as f:
+                    tc = json.load(f)
+                # Generation pads on the left; SantaCoder's tokenizer has no pad token, <|endoftext|> serves.
+                tc["padding_side"] = "left"
+                if tc.get("pad_token") is None and tc.get("eos_token") is not None:
+                    tc["pad_token"] = tc["eos_token"]
+                write_json(tokenizer_config, tc)
+        apply_umask(tmp)
         commit_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,7 +16,7 @@ from .linear import QuantLinear, dense_weight
 try:
     import bitsandbytes as bnb
 except ImportError as e:  # pragma: no cover - exercised only without the extra
-    raise ImportError("method='bnb' needs bitsandbytes: pip install 'santacoder-quant[bnb]'") from e
+    raise ImportError('method="bnb" needs bitsandbytes: pip install -e ".[bnb]" in this project\'s folder') from e
 
 
 INT8_THRESHOLD = 6.0  # LLM.int8 outlier threshold (bnb's and transformers' default)

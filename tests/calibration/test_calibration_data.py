@@ -60,7 +60,7 @@ def test_bad_sources(tmp_path, tok):
     with pytest.raises(ValueError, match="no .py/.java/.js/.txt/.jsonl files found"):
         cd.load_texts(str(tmp_path))
     (tmp_path / "empty.py").write_text("  \n")
-    with pytest.raises(ValueError, match="all 1 files are empty"):
+    with pytest.raises(ValueError, match="no text in its 1 files"):
         cd.load_texts(str(tmp_path))
     (tmp_path / "bad.jsonl").write_text('{"code": "x"}\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:1: no string field 'text' or 'content'"):

@@ -9,6 +9,7 @@ import torch
 
 from conftest import reference_model, save_reference, to_remote_code
 from modeling import CheckpointError, ConfigError, SantaCoderForCausalLM
+from modeling import loading
 
 X = torch.randint(0, 97, (2, 24), generator=torch.Generator().manual_seed(0))
 
@@ -252,6 +253,8 @@ def test_hub_id_fetches_config_tokenizer_and_one_weight_format(tmp_path, monkeyp
 
     monkeypatch.setattr(huggingface_hub, "list_repo_files", list_repo_files)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    monkeypatch.setattr(loading, "hub_reachable", lambda: True)  # the one probe of the real hub, skipped
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     model = SantaCoderForCausalLM.from_pretrained("bigcode/santacoder", revision="mha", dtype="fp32")
     assert "pytorch_model.bin" not in fetched and "modeling_gpt2_mq.py" not in fetched
     assert fetched[0] == "config.json" and "model.safetensors.index.json" in fetched

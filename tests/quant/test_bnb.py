@@ -66,5 +66,5 @@ def test_quantize_bnb_swaps_block_linears(tmp_path):
 def test_missing_bitsandbytes_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)
     monkeypatch.delitem(sys.modules, "quant.bnb", raising=False)
-    with pytest.raises(ImportError, match=r"santacoder-quant\[bnb\]"):
+    with pytest.raises(ImportError, match=r"pip install -e \"\.\[bnb\]\""):
         importlib.import_module("quant.bnb")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import resource
 import sys
@@ -63,7 +64,8 @@ def peak_memory_mib(device: torch.device) -> float:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=os.path.basename(__file__), description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="checkpoint folder or hub id (e.g. bigcode/santacoder)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="text to continue")

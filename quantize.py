@@ -26,7 +26,8 @@ DEFAULTS = QuantConfig()
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=os.path.basename(__file__), description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", help="SantaCoder checkpoint folder or hub id (any layout, any of the published branches)")
     p.add_argument("--out", required=True, help="destination folder")
     p.add_argument("--method", choices=METHODS, default=DEFAULTS.method)

@@ -155,38 +155,38 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
     # inputs of block 0: embeddings, the fp32 residual stream (as in model.forward), kept on the CPU
     pos = torch.arange(T, device=model.device).unsqueeze(0)
     xs = [(tr.wte(b.to(model.device)).float() + tr.wpe(pos).float()).cpu() for b in batches]  # (b, T, C) each
-    bar = tqdm(total=len(tr.h) * len(config.modules) + int(bool(config.lm_head)), desc="GPTQ", unit="linear")
-    for i, block in enumerate(tr.h):
-        if device != model.device:
-            _unpack_linears(block)  # oneDNN-packed CPU weights cannot move to another device
-            block.to(device)
-        for name in config.modules:  # true sequential: one Linear at a time, in execution order
-            full = f"transformer.h.{i}.{name}"
-            bar.set_postfix_str(full)
-            lin = block.get_submodule(name)
-            hess = Hessian(lin.in_features, device)
-            hook = lin.register_forward_pre_hook(lambda mod, inp: _stop(hess.add(inp[0])))
+    with tqdm(total=len(tr.h) * len(config.modules) + int(bool(config.lm_head)), desc="GPTQ",
+              unit="linear") as bar:  # closed before an exception (Ctrl-C) reaches the caller
+        for i, block in enumerate(tr.h):
+            if device != model.device:
+                _unpack_linears(block)  # oneDNN-packed CPU weights cannot move to another device
+                block.to(device)
+            for name in config.modules:  # true sequential: one Linear at a time, in execution order
+                full = f"transformer.h.{i}.{name}"
+                bar.set_postfix_str(full)
+                lin = block.get_submodule(name)
+                hess = Hessian(lin.in_features, device)
+                hook = lin.register_forward_pre_hook(lambda mod, inp: _stop(hess.add(inp[0])))
+                for x in xs:
+                    try:
+                        block(x.to(device), None, None, dtype)
+                    except _StopForward:  # the rest of the block is not needed for this Linear's inputs
+                        pass
+                hook.remove()
+                set_module(block, name, _gptq_linear(lin, hess.H, config, dtype, full))
+                bar.update()
+            xs = [block(x.to(device), None, None, dtype).cpu() for x in xs]  # inputs of the next block
+            if device != model.device:  # kernel layouts are plain attributes: rebuild the modules where the model lives
+                for name in config.modules:
+                    set_module(block, name, _moved(block.get_submodule(name), model.device, dtype))
+                block.to(model.device)
+        if config.lm_head:  # an untied copy, calibrated on the final hidden states
+            hess = Hessian(model.config.n_embd, device)
             for x in xs:
-                try:
-                    block(x.to(device), None, None, dtype)
-                except _StopForward:  # the rest of the block is not needed for this Linear's inputs
-                    pass
-            hook.remove()
-            set_module(block, name, _gptq_linear(lin, hess.H, config, dtype, full))
+                hess.add(tr.ln_f(x.to(model.device), dtype).to(device))
+            lm_head = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head")
+            model.lm_head = lm_head if device == model.device else _moved(lm_head, model.device, dtype)
             bar.update()
-        xs = [block(x.to(device), None, None, dtype).cpu() for x in xs]  # inputs of the next block
-        if device != model.device:  # kernel layouts are plain attributes: rebuild the modules where the model lives
-            for name in config.modules:
-                set_module(block, name, _moved(block.get_submodule(name), model.device, dtype))
-            block.to(model.device)
-    if config.lm_head:  # an untied copy, calibrated on the final hidden states
-        hess = Hessian(model.config.n_embd, device)
-        for x in xs:
-            hess.add(tr.ln_f(x.to(model.device), dtype).to(device))
-        lm_head = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head")
-        model.lm_head = lm_head if device == model.device else _moved(lm_head, model.device, dtype)
-        bar.update()
-    bar.close()
 
 
 def _gptq_linear(lin, H, config, dtype, name):

@@ -1,8 +1,12 @@
 """generate.py: streamed text equals the API's greedy output; errors are one line with exit code 2."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
+import pytest
 
 from conftest import ROOT
 from modeling import SantaCoderForCausalLM, extract_middle, fim_prompt
@@ -45,3 +49,73 @@ def test_errors_are_one_line(tmp_path, tiny_path):
     assert out.returncode == 2 and "--fim-suffix" in out.stderr
     out = run(tiny_path, "--prompt", "x", "--decode", "graph")
     assert out.returncode == 2 and "--decode graph needs --device cuda" in out.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--prompt", ""], "--prompt is empty"),
+    (["--prompt", "def f(): \udcff\udcfe"], "--prompt is not valid UTF-8 text"),  # what bytes 0xff 0xfe become
+    (["--fim-prefix", "\udcff", "--fim-suffix", ""], "--fim-prefix is not valid UTF-8 text"),
+    (["--prompt", "x", "--max-new-tokens", "0"], "--max-new-tokens must be an integer >= 1 (got 0)"),
+    (["--prompt", "x", "--max-new-tokens", "-5"], "--max-new-tokens must be an integer >= 1 (got -5)"),
+    (["--prompt", "x", "--temperature", "-1"], "--temperature must be a finite number >= 0"),
+    (["--prompt", "x", "--temperature", "nan"], "--temperature must be a finite number >= 0"),
+    (["--prompt", "x", "--top-p", "-1"], "--top-p must lie in (0, 1] (got -1.0)"),
+    (["--prompt", "x", "--top-p", "1.5"], "--top-p must lie in (0, 1] (got 1.5)"),
+    (["--prompt", "x", "--top-k", "-3"], "--top-k must be an integer >= 0"),
+    (["--prompt", "x", "--stop", ""], "--stop must be non-empty strings"),
+])
+def test_bad_arguments_are_refused_before_the_model_loads(tmp_path, capsys, args, message):
+    """The model path does not exist: an error about it would mean the model was loaded first."""
+    import generate
+
+    with pytest.raises(SystemExit) as e:
+        generate.main([str(tmp_path / "missing"), *args])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.strip().splitlines()[-1].startswith(f"generate.py: error: {message}"), err
+
+
+def test_undecodable_prompt_bytes_on_the_command_line(tmp_path):
+    out = subprocess.run([sys.executable.encode(), b"generate.py", str(tmp_path / "m").encode(), b"--prompt", b"\xff"],
+                         cwd=ROOT, capture_output=True)
+    last = out.stderr.decode().strip().splitlines()[-1]
+    assert out.returncode == 2 and last.startswith("generate.py: error: --prompt is not valid UTF-8 text"), last
+
+
+def test_tiny_temperature_is_greedy_and_stop_cuts_exactly(tiny_path):
+    greedy = run(tiny_path, "--prompt", "import os\n", "--max-new-tokens", "24", "--dtype", "fp32")
+    tiny = run(tiny_path, "--prompt", "import os\n", "--max-new-tokens", "24", "--dtype", "fp32",
+               "--temperature", "1e-45", "--seed", "0")
+    assert greedy.returncode == 0 and tiny.returncode == 0 and tiny.stdout == greedy.stdout
+    text = greedy.stdout[len("import os\n"):-1]
+    assert "\n" in text[1:]
+    cut = run(tiny_path, "--prompt", "import os\n", "--max-new-tokens", "24", "--dtype", "fp32", "--stop", "\\n")
+    assert cut.returncode == 0 and cut.stdout == "import os\n" + text[:text.index("\n")] + "\n", cut.stdout
+
+
+def test_help_shows_escapes_not_line_breaks():
+    out = run("--help")
+    assert out.returncode == 0 and "--fim-prefix $'def add(a, b):\\n    ' --fim-suffix $'\\n'" in out.stdout
+
+
+def interrupt_when(cmd, stream_name, marker, timeout=60):
+    """Start cmd, send SIGINT once `marker` shows on its stdout or stderr; (returncode, stdout, stderr)."""
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stream, seen, t0 = getattr(p, stream_name), b"", time.monotonic()
+    os.set_blocking(stream.fileno(), False)
+    while marker not in seen and p.poll() is None and time.monotonic() - t0 < timeout:
+        seen += stream.read() or b""
+        time.sleep(0.01)
+    assert marker in seen, f"never saw {marker!r}: {seen[-300:]!r}"
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=timeout)
+    if stream_name == "stdout":
+        out = seen + (out or b"")
+    else:
+        err = seen + (err or b"")
+    return p.returncode, out.decode(), err.decode()
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130(tiny_path):
+    rc, out, err = interrupt_when([sys.executable, "generate.py", tiny_path, "--prompt", "def main():\n",
+                                   "--max-new-tokens", "500", "--dtype", "fp32"], "stdout", b"def main():")
+    assert rc == 130 and err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err

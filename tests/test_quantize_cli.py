@@ -2,6 +2,7 @@
 folder loads and generates (left to right and FIM), and every bad-input path."""
 
 import os
+import sys
 
 import pytest
 import torch
@@ -131,3 +132,88 @@ def test_bitsandbytes_folder_round_trip(tiny_path, tmp_path, bits, capsys):
     x = torch.randint(0, 2000, (1, 32), generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         assert torch.equal(loaded(x).logits, fresh(x).logits)
+
+
+def tree(folder):
+    """{relative path: sha256} of every file under folder (symlinks as their target path)."""
+    import hashlib
+
+    out = {}
+    for root, dirs, names in os.walk(folder):
+        for n in dirs + names:
+            p = os.path.join(root, n)
+            if os.path.islink(p):
+                out[os.path.relpath(p, folder)] = "-> " + os.readlink(p)
+            elif os.path.isfile(p):
+                out[os.path.relpath(p, folder)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def src(tiny_path, tmp_path):
+    import shutil
+
+    return shutil.copytree(tiny_path, tmp_path / "src")  # a copy: these tests aim at the source
+
+
+@pytest.mark.parametrize("where", ["the source", "inside", "deep inside", "contains", "symlink", "via symlink"])
+def test_destination_overlapping_the_source_is_refused_even_with_force(src, tmp_path, capsys, where):
+    os.symlink(src, tmp_path / "link")
+    out = {"the source": src, "inside": src / "int4", "deep inside": src / "a" / "b", "contains": tmp_path,
+           "symlink": tmp_path / "link", "via symlink": tmp_path / "link" / "int4"}[where]
+    before = tree(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        quantize.main([str(src), "--out", str(out), "--force", "--method", "rtn"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and f"--out {out} is the source {src}, inside it or contains it" in err
+    assert tree(tmp_path) == before  # source and everything around it untouched, nothing written
+
+
+def test_hub_source_resolved_later_is_checked_before_any_work(src, tmp_path, capsys, monkeypatch):
+    from modeling import loading
+
+    monkeypatch.setattr(loading, "resolve_folder", lambda path, revision=None: str(src))  # "owner/model" -> src
+    before = tree(tmp_path)
+    assert quantize.main(["owner/model", "--out", str(src / "int4"), "--method", "rtn"]) == 2
+    assert "is the source" in capsys.readouterr().err and tree(tmp_path) == before
+
+
+def test_force_replaces_model_folders_only(src, tmp_path, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit) as e:
+        quantize.main([str(src), "--out", str(docs), "--force", "--method", "rtn"])
+    assert e.value.code == 2 and "is not a model folder (no config.json)" in capsys.readouterr().err
+    assert (docs / "notes.txt").read_text() == "mine"
+
+
+def test_binary_calibration_file_is_refused(src, tmp_path, capsys):
+    blob = tmp_path / "libfoo.so"
+    blob.write_bytes(bytes(range(256)) * 64)
+    assert quantize.main([str(src), "--out", str(tmp_path / "o"), "--calibration", str(blob), *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: calibration source {blob}: not text (it contains NUL bytes); give code as text"
+    assert not os.path.exists(tmp_path / "o")
+
+
+@pytest.mark.parametrize("umask,dir_mode,file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_written_folder_follows_the_umask(src, tmp_path, umask, dir_mode, file_mode):
+    old = os.umask(umask)
+    try:
+        assert quantize.main([str(src), "--out", str(tmp_path / "o"), "--method", "rtn"]) == 0
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "o").st_mode & 0o777 == dir_mode
+    modes = {f: os.stat(tmp_path / "o" / f).st_mode & 0o777 for f in os.listdir(tmp_path / "o")}
+    assert set(modes.values()) == {file_mode}, modes
+
+
+def test_ctrl_c_writes_nothing_and_exits_130(src, tmp_path):
+    from test_generate_cli import interrupt_when
+
+    before = tree(tmp_path)
+    rc, _, err = interrupt_when([sys.executable, "quantize.py", str(src), "--out", str(tmp_path / "o"),
+                                 "--n-samples", "128", "--seq-len", "512"], "stderr", b"linear")  # inside GPTQ
+    assert rc == 130 and err.strip().splitlines()[-1] == "interrupted; nothing was written", err[-500:]
+    assert "Traceback" not in err and tree(tmp_path) == before

@@ -95,3 +95,20 @@ def test_small_source_reuses_windows_with_a_warning(tmp_path, tok, caplog):
     with caplog.at_level("WARNING"):
         b = cd.calibration_blocks(tok, str(tmp_path), n_samples=8, seq_len=64)
     assert b.shape == (8, 64) and "more overlap" in caplog.text
+
+
+def test_binary_files_are_refused_alone_and_skipped_in_folders(tmp_path, caplog):
+    (tmp_path / "code.py").write_text("def f():\n    return 1\n")
+    (tmp_path / "blob.py").write_bytes(b"\x7fELF\x00\x01" * 100)  # NUL bytes
+    (tmp_path / "latin.js").write_bytes("var s = 'caf\xe9';\n".encode("latin-1"))  # not UTF-8
+    with caplog.at_level("WARNING"):
+        assert cd.load_texts(str(tmp_path)) == ["def f():\n    return 1\n"]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "skipped 2 binary file(s) (not UTF-8 text): blob.py, latin.js" in warnings[0]
+    with pytest.raises(ValueError, match=r"blob.py: not text \(it contains NUL bytes\); give code as text"):
+        cd.load_texts(str(tmp_path / "blob.py"))
+    with pytest.raises(ValueError, match=r"latin.js: not UTF-8 text \(invalid byte at offset 12\)"):
+        cd.load_texts(str(tmp_path / "latin.js"))
+    (tmp_path / "code.py").unlink()
+    with pytest.raises(ValueError, match=r"no text in its 2 files \(2 binary, 0 empty\)"):
+        cd.load_texts(str(tmp_path))

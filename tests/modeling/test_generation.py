@@ -110,3 +110,29 @@ def test_streamer_object_receives_prompt_then_each_token(model):
     out = model.generate(x, max_new_tokens=10, streamer=rec, eos_token_id=[])
     assert rec.ended and torch.equal(rec.chunks[0], x)
     assert torch.cat([c.view(-1) for c in rec.chunks[1:]]).tolist() == out[0, 6:].tolist()
+
+
+@pytest.mark.parametrize("kw,field", [
+    (dict(max_new_tokens=0), "max_new_tokens"), (dict(max_new_tokens=-5), "max_new_tokens"),
+    (dict(max_new_tokens=2.5), "max_new_tokens"), (dict(temperature=-1.0), "temperature"),
+    (dict(temperature=float("nan")), "temperature"), (dict(temperature=float("inf")), "temperature"),
+    (dict(top_p=0.0), "top_p"), (dict(top_p=-1.0), "top_p"), (dict(top_p=1.5), "top_p"),
+    (dict(top_p=float("nan")), "top_p"), (dict(top_k=-3), "top_k"), (dict(top_k=1.5), "top_k"),
+    (dict(stop=[""]), "stop"), (dict(stop=[3]), "stop"),
+])
+def test_out_of_range_arguments_are_refused_before_any_work(model, kw, field):
+    from modeling.generation import GenerationArgumentError
+
+    streamed = []
+    with pytest.raises(GenerationArgumentError) as e:
+        model.generate(torch.tensor([[1, 2, 3]]), streamer=streamed.append, **{"do_sample": True, **kw})
+    assert e.value.field == field and str(e.value).startswith(field) and "\n" not in str(e.value)
+    assert streamed == []
+
+
+def test_zero_and_underflowing_temperatures_are_greedy(model):
+    x = torch.randint(1, 97, (2, 6), generator=torch.Generator().manual_seed(10))
+    greedy = model.generate(x, max_new_tokens=16, eos_token_id=[])
+    for t in (0.0, 1e-45, 1e-300, 1e-30):  # 1e-30: sampled, on logits shifted to a max of 0 (no inf - inf)
+        assert torch.equal(model.generate(x, max_new_tokens=16, do_sample=True, temperature=t, seed=0,
+                                          eos_token_id=[]), greedy), t

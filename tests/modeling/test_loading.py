@@ -135,6 +135,34 @@ def test_missing_tensors_are_listed(tmp_path):
     assert "transformer.h.1.mlp.c_fc.bias" in err(e) and "transformer.ln_f.weight" in err(e)
 
 
+def test_renamed_tensor_names_both_names(tmp_path):
+    save_reference(reference_model(), tmp_path)
+    _rewrite(tmp_path, lambda sd: sd.__setitem__("transformer.h.1.mlp.c_fc.bias_renamed",
+                                                 sd.pop("transformer.h.1.mlp.c_fc.bias")))
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained(tmp_path)
+    assert err(e).endswith("missing tensors: transformer.h.1.mlp.c_fc.bias; "
+                           "found instead: transformer.h.1.mlp.c_fc.bias_renamed")
+
+
+def test_local_looking_paths_and_offline_hub_ids_fail_at_once(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(loading, "hub_reachable", lambda: pytest.fail("a local-looking path must not reach the hub"))
+    for path in ("out/int8", "./int8", "a/b/c"):  # out/ exists here, so out/int8 is a path, not a hub id
+        with pytest.raises(CheckpointError) as e:
+            SantaCoderForCausalLM.from_pretrained(path)
+        assert err(e) == f"{path}: no such folder"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained("owner/model")
+    assert err(e) == "owner/model: no such folder, and not in the local hub cache (HF_HUB_OFFLINE is set)"
+    assert time.perf_counter() - t0 < 5  # no retries (huggingface_hub's own take ~25 s offline)
+
+
 def test_wrong_shape_names_tensor_expected_and_got(tmp_path):
     save_reference(reference_model(), tmp_path)
     _rewrite(tmp_path, lambda sd: sd.__setitem__("transformer.h.0.attn.c_attn.weight", torch.zeros(64 + 2 * 64, 64)))
@@ -164,7 +192,8 @@ def test_bin_that_is_not_a_plain_state_dict_is_refused(tmp_path):
                 save(f)
             with pytest.raises(CheckpointError) as e:
                 SantaCoderForCausalLM.from_pretrained(tmp_path)
-            assert "refused to load" in err(e)
+            assert "refused to load" in err(e) and "weights_only" not in err(e)  # no advice to run the code
+            assert "posix.system" in err(e) or "Unsupported" in err(e)  # what the file holds
     finally:
         os.chdir(cwd)
     assert not (tmp_path / "pwned").exists()

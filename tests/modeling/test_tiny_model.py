@@ -100,3 +100,42 @@ def test_batched_prompts_with_tokenizer_padding(model):
         x = tok(p, return_tensors="pt").input_ids
         single = model.generate(x, max_new_tokens=16, eos_token_id=[])
         assert out[i, enc.input_ids.shape[1]:].tolist() == single[0, x.shape[1]:].tolist()
+
+
+def stop_inside_a_token(tok, new):
+    """A 2-character stop string that starts inside a token of the greedy completion `new` (after its
+    first character) and occurs nowhere earlier; returns (stop, index of that token, text before the stop)."""
+    text = tok.decode(new, skip_special_tokens=True)
+    ends = [len(tok.decode(new[:i + 1], skip_special_tokens=True)) for i in range(len(new))]
+    for i in range(1, len(new)):
+        start = ends[i - 1] + 1
+        if ends[i] - ends[i - 1] >= 3 and text.find(text[start:start + 2]) == start:
+            return text[start:start + 2], i, text[:start]
+    pytest.fail("no token of 3+ characters with a fresh 2-character piece")
+
+
+def test_stop_string_cuts_the_text_exactly_where_it_starts(model):
+    tok = model.tokenizer
+    prompt = "import os\nimport sys\n"
+    x = tok(prompt, return_tensors="pt").input_ids
+    new = model.generate(x, max_new_tokens=40, eos_token_id=[])[0, x.shape[1]:].tolist()
+    stop, i, before = stop_inside_a_token(tok, new)
+    assert "".join(model.stream(prompt, max_new_tokens=40, stop=stop, eos_token_id=[])) == before
+    seen = []
+    out = model.generate(x, max_new_tokens=40, stop=[stop], eos_token_id=[], streamer=seen.append)
+    assert "".join(seen) == before
+    assert out[0, x.shape[1]:].tolist() == new[:i + 1]  # token ids keep the whole last token, as transformers does
+    # a stop string whose beginning shows up but never the rest: the held-back text comes out at the end
+    text = tok.decode(new, skip_special_tokens=True)
+    never = text[-3:] + "\x01"
+    assert "".join(model.stream(prompt, max_new_tokens=40, stop=never, eos_token_id=[])) == text
+
+
+def test_prompts_that_are_not_text_are_refused(model):
+    from modeling.generation import GenerationArgumentError
+
+    for prompt, why in (("", "prompt is empty"), ("def f():\udcff", "prompt is not valid UTF-8 text")):
+        with pytest.raises(GenerationArgumentError, match=why):
+            list(model.stream(prompt, max_new_tokens=4))
+    with pytest.raises(GenerationArgumentError, match="input_ids must hold at least one token"):
+        model.generate(model.tokenizer("", return_tensors="pt").input_ids)

@@ -133,6 +133,7 @@ def test_out_of_range_arguments_are_refused_before_any_work(model, kw, field):
 def test_zero_and_underflowing_temperatures_are_greedy(model):
     x = torch.randint(1, 97, (2, 6), generator=torch.Generator().manual_seed(10))
     greedy = model.generate(x, max_new_tokens=16, eos_token_id=[])
-    for t in (0.0, 1e-45, 1e-300, 1e-30):  # 1e-30: sampled, on logits shifted to a max of 0 (no inf - inf)
+    # 2e-38 and 1e-30 are sampled: logits / 2e-38 overflow fp32 unless they are first shifted to a max of 0
+    for t in (0.0, 1e-45, 1e-300, 2e-38, 1e-30):
         assert torch.equal(model.generate(x, max_new_tokens=16, do_sample=True, temperature=t, seed=0,
                                           eos_token_id=[]), greedy), t

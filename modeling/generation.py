@@ -155,11 +155,21 @@ def prepare(model, input_ids, attention_mask, max_new_tokens, truncate):
 
 @torch.inference_mode()
 def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=False, temperature=1.0,
-          top_k=None, top_p=None, eos_token_id=None, stop=None, seed=None, truncate=False, decode=None):
-    """Yield (input_ids, attention_mask) once, then (next_tokens (B,), finished (B,)) per step."""
+          top_k=None, top_p=None, eos_token_id=None, stop=None, seed=None, truncate=False, decode=None,
+          cache=None):
+    """Yield (input_ids, attention_mask) once, then (next_tokens (B,), finished (B,)) per step.
+
+    cache: a KVCache (one row, no padding) whose first `cache.length` positions already hold the keys and
+    values of input_ids' first tokens (a prompt cache, server/engine.py); only the other tokens are run,
+    and the cache keeps every token fed (cache.length says how many) for the next call to reuse."""
     check_generation_args(max_new_tokens, temperature, top_k, top_p, stop)
     input_ids, attention_mask, n_new = prepare(model, input_ids, attention_mask, max_new_tokens, truncate)
     B, T = input_ids.shape
+    if cache is not None:
+        if B != 1 or attention_mask is not None or not 0 <= cache.length < T or cache.max_len < T + n_new:
+            raise ValueError(f"cache: needs one unpadded row, fewer cached positions ({cache.length}) than prompt "
+                             f"tokens ({T}) and room for {T + n_new} positions (holds {cache.max_len})")
+        decode = "dynamic"
     mode = decode_mode(model, B, decode)
     yield input_ids, attention_mask
     stops = torch.tensor(stop_token_ids(model, eos_token_id), device=input_ids.device, dtype=torch.long)
@@ -171,8 +181,9 @@ def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=Fa
     generator = torch.Generator(device=input_ids.device).manual_seed(seed) if seed is not None else None
 
     if mode == "dynamic":  # the cache grows by one position per step; shapes change every step
-        cache = model.new_cache(B, T + n_new)
-        logits = model(input_ids, attention_mask, cache=cache, last_only=True).logits[:, -1]
+        if cache is None:
+            cache = model.new_cache(B, T + n_new)
+        logits = model(input_ids[:, cache.length:], attention_mask, cache=cache, last_only=True).logits[:, -1]
 
         def step(nxt):
             nonlocal attention_mask

@@ -13,6 +13,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import socket
 import sys
 
 
@@ -29,7 +30,7 @@ def parse_args(argv=None):
                         "keeps the prompt cache valid)")
     p.add_argument("--ctx", type=int, default=None, help="context in tokens, prompt + completion (default: the model's)")
     p.add_argument("--slots", type=int, default=4, help="prompt-cache entries (KV caches of recent prompts)")
-    p.add_argument("--max-queue", type=int, default=8, help="requests waiting or running; more get 503")
+    p.add_argument("--max-queue", type=int, default=8, help="requests waiting for the model; more get 503")
     p.add_argument("--max-body", type=int, default=4 << 20, help="largest request body in bytes (413 above)")
     p.add_argument("--revision", default=None)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -53,6 +54,18 @@ def loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def port_free(host: str, port: int) -> str | None:
+    """None when host:port can be listened on, else why not (checked before the model loads)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            return e.strerror or str(e)
+    return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
@@ -64,6 +77,11 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from modeling import CheckpointError, ConfigError, SantaCoderForCausalLM
+
+    why = port_free(args.host, args.port)
+    if why:
+        print(f"error: --host {args.host} --port {args.port}: {why}", file=sys.stderr)
+        return 2
 
     if not loopback(args.host) and not args.api_key:
         logging.warning("listening on %s without --api-key: anyone who can reach this port can use the model",
@@ -88,9 +106,8 @@ def main(argv=None) -> int:
                  args.fim_mode, engine.ctx, len(engine.slots))
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    except OSError as e:  # the port is taken
-        print(f"error: --port {args.port}: {e.strerror}", file=sys.stderr)
-        return 2
+    except SystemExit as e:  # uvicorn exits (after logging why) when it cannot bind: taken since the check
+        return 2 if e.code else 0
     return 0
 
 

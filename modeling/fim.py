@@ -26,7 +26,7 @@ def extract_middle(text_or_ids, tokenizer=None, prefix: str | None = None) -> st
     """The generated middle of a FIM completion.
 
     Takes the decoded text (special tokens kept) or token ids (with `tokenizer`), returns what
-    follows the last <fim-middle> up to the first <|endoftext|> or FIM token. For SPM prompts pass
+    follows the prompt's <fim-middle> (the first) up to the first <|endoftext|> or FIM token. For SPM prompts pass
     the `prefix`, which the text after <fim-middle> starts with, to have it removed.
     """
     if isinstance(text_or_ids, str):
@@ -38,7 +38,7 @@ def extract_middle(text_or_ids, tokenizer=None, prefix: str | None = None) -> st
         text = tokenizer.decode(ids, skip_special_tokens=False)
     if FIM_MIDDLE not in text:
         raise ValueError(f"extract_middle: no {FIM_MIDDLE} token in the text; was the prompt made with fim_prompt()?")
-    middle = text.rsplit(FIM_MIDDLE, 1)[1]
+    middle = text.split(FIM_MIDDLE, 1)[1]  # a generated <fim-middle> ends the middle
     cut = min((i for i in (middle.find(t) for t in STOP_TOKENS) if i >= 0), default=len(middle))
     middle = middle[:cut]
     if prefix is not None:

@@ -14,8 +14,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
+
+from modeling.generation import GenerationArgumentError
 
 from .engine import BadRequest, Busy, Engine, Job
 
@@ -40,7 +42,8 @@ def error_response(path: str, status: int, message: str) -> JSONResponse:
 
 
 class Guard:
-    """ASGI middleware: the API key on every route but /health, and a cap on the request body."""
+    """ASGI middleware: the API key on every route but /health, a cap on the request body, and every body
+    read as JSON."""
 
     def __init__(self, app, api_key: str | None, max_body: int):
         self.app, self.api_key, self.max_body = app, api_key, max_body
@@ -65,6 +68,9 @@ class Guard:
             if len(body) > self.max_body:
                 return await error_response(path, 413, f"request body over {self.max_body} bytes "
                                                        f"(--max-body)")(scope, receive, send)
+        # Bodies are JSON whatever the Content-Type (as llama.cpp reads them: `curl -d` says form-urlencoded).
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [(b"content-type", b"application/json")]
+        scope = dict(scope, headers=headers)
         sent = False
 
         async def replay():
@@ -86,18 +92,25 @@ def create_app(engine: Engine, model_name: str, api_key: str | None = None, max_
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         e = exc.errors()[0]
-        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
         if e.get("type") == "json_invalid":
             return error_response(request.url.path, 400, f"request body is not valid JSON: {e.get('msg', '')}")
+        if not where:
+            return error_response(request.url.path, 400, "request body must be a JSON object")
         return error_response(request.url.path, 400, f"{where}: {e.get('msg', 'invalid')}")
 
     @app.exception_handler(BadRequest)
-    async def bad(request: Request, exc: BadRequest):
+    @app.exception_handler(GenerationArgumentError)
+    async def bad(request: Request, exc: ValueError):
         return error_response(request.url.path, 400, str(exc))
 
     @app.exception_handler(Busy)
     async def busy(request: Request, exc: Busy):
         return error_response(request.url.path, 503, str(exc))
+
+    @app.exception_handler(ClientGone)
+    async def gone(request: Request, exc: ClientGone):
+        return Response(status_code=499)  # nginx's "client closed request": nobody reads it
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -114,6 +127,7 @@ def create_app(engine: Engine, model_name: str, api_key: str | None = None, max_
 
     for module in (llamacpp, openai_compat, tgi, ollama):
         app.include_router(module.router)
+    app.add_middleware(Guard, api_key=api_key, max_body=max_body)
     return app
 
 
@@ -121,21 +135,30 @@ def engine_of(request: Request) -> Engine:
     return request.app.state.engine
 
 
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready (nothing is sent back)."""
+
+
 async def finish(request: Request, job: Job):
-    """Run a job to its end; a client that goes away cancels it. Returns the engine's Result."""
+    """Run a job to its end and return the engine's Result; a client that goes away cancels it (checked
+    every quarter second, tokens arriving or not)."""
     engine_of(request).submit(job)
+    loop = asyncio.get_running_loop()
+    next_check = loop.time() + 0.25
     while True:
         try:
             event = await asyncio.wait_for(job.events.get(), 0.25)
         except asyncio.TimeoutError:
-            if await request.is_disconnected():
-                job.cancelled.set()
-                raise asyncio.CancelledError
-            continue
+            event = ("wait",)
         if event[0] == "end":
             return event[1]
         if event[0] == "error":
             raise RuntimeError(event[1])
+        if loop.time() >= next_check:
+            next_check = loop.time() + 0.25
+            if await request.is_disconnected():
+                job.cancelled.set()
+                raise ClientGone
 
 
 def start(request: Request, job: Job):

@@ -10,6 +10,7 @@ longest common token prefix of one of them, so only the tokens after the first c
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import queue
 import threading
@@ -67,13 +68,17 @@ class Job:
     seed: int | None = None
     t_max_predict_ms: float | None = None
     cache_prompt: bool = True
+    ignore_eos: bool = False  # EOS and FIM tokens do not end it (llama.cpp's ignore_eos)
     truncated: bool = False
     cancelled: threading.Event = field(default_factory=threading.Event)
     loop: asyncio.AbstractEventLoop | None = None
     events: asyncio.Queue | None = None
 
     def emit(self, *event):
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        try:
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        except RuntimeError:  # the server's event loop is gone (shutting down): nobody is listening
+            self.cancelled.set()
 
 
 class Slot:
@@ -102,7 +107,8 @@ class Engine:
         self.queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self.stop_ids = set(stop_token_ids(model, None))
         self.special = {t: self.tok.convert_tokens_to_ids(t) for t in (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)}
-        self.busy = False
+        self.lock = threading.Lock()  # held while a job runs
+        self.history: collections.deque = collections.deque(maxlen=32)  # recent Results, newest last
         self.worker = threading.Thread(target=self._work, name="engine", daemon=True)
         self.worker.start()
 
@@ -137,26 +143,26 @@ class Engine:
         PSM  <fim-prefix> extra prefix <fim-suffix> suffix <fim-middle>
         SPM  <fim-prefix> <fim-suffix> suffix <fim-middle> extra prefix   (the cursor comes last, so typing
              there keeps every earlier token in the prompt cache).
-        `extra` (other files, [(filename, text)]) is placed before the prefix, each file as a comment line
-        naming it and its text. A prompt too long for the context loses the start of the prefix and the
-        end of the suffix (the suffix keeps at most a quarter of the room)."""
+        `extra` (other files, [(filename, text)]) starts the prefix: each file as a comment line naming it,
+        its text and a blank line. A prompt too long for the context loses the start of that prefix (the
+        extra files first) and the end of the suffix (which keeps at most a quarter of the room)."""
         check_text(prefix, "input_prefix", allow_empty=True)
         check_text(suffix, "input_suffix", allow_empty=True)
         head = "".join(f"{COMMENT.get(name[name.rfind('.'):].lower() if '.' in name else '', '//')} {name}\n"
                        f"{text}\n\n" for name, text in extra)
-        head_ids, pre, suf = self.encode(head), self.encode(prefix), self.encode(suffix)
-        room = self.ctx - max_new_tokens - 3 - len(head_ids)
+        pre, suf = self.encode(head + prefix), self.encode(suffix)
+        room = self.ctx - max_new_tokens - 3
+        if room < 2:
+            raise BadRequest("n_predict", f"={max_new_tokens} leaves no room for a prompt in the context of "
+                                          f"{self.ctx} tokens")
         truncated = len(pre) + len(suf) > room
         if truncated:
-            if room < 2:
-                raise BadRequest("input_extra", f"and n_predict={max_new_tokens} leave no room for the prefix in "
-                                                f"the context of {self.ctx} tokens")
             suf = suf[:max(room // 4, room - len(pre))]
-            pre = pre[len(pre) - (room - len(suf)):] if room > len(suf) else []
+            pre = pre[len(pre) - (room - len(suf)):]
         p, s, m = self.special[FIM_PREFIX], self.special[FIM_SUFFIX], self.special[FIM_MIDDLE]
         if self.fim_mode == "psm":
-            return [p] + head_ids + pre + [s] + suf + [m], truncated
-        return [p, s] + suf + [m] + head_ids + pre, truncated
+            return [p] + pre + [s] + suf + [m], truncated
+        return [p, s] + suf + [m] + pre, truncated
 
     # -- queue ------------------------------------------------------------------------------------
     def submit(self, job: Job):
@@ -176,14 +182,15 @@ class Engine:
             job = self.queue.get()
             if job.cancelled.is_set():
                 continue
-            self.busy = True
-            try:
-                job.emit("end", self._run(job))
-            except Exception as e:  # one failed request must not stop the engine
-                log.exception("generation failed")
-                job.emit("error", f"generation failed: {type(e).__name__}: {e}".splitlines()[0])
-            finally:
-                self.busy = False
+            with self.lock:
+                try:
+                    result = self._run(job)
+                except Exception as e:  # one failed request must not stop the engine
+                    log.exception("generation failed")
+                    job.emit("error", f"generation failed: {type(e).__name__}: {e}".splitlines()[0])
+                    continue
+            self.history.append(result)
+            job.emit("end", result)
 
     def _slot(self, ids: list, reuse: bool) -> tuple[Slot, int]:
         """The slot sharing the longest token prefix with `ids` (at least one token is left to run), else
@@ -214,7 +221,7 @@ class Engine:
             for nxt, _ in it:
                 t_first = t_first or time.perf_counter()
                 tid = int(nxt[0])
-                if tid in self.stop_ids:
+                if tid in self.stop_ids and not job.ignore_eos:
                     finish = "stop"
                     break
                 new.append(tid)

@@ -34,6 +34,7 @@ class Params(BaseModel):
     seed: int | None = None
     t_max_predict_ms: float | None = None
     cache_prompt: bool = True
+    ignore_eos: bool = False
     stream: bool = False
 
 
@@ -52,7 +53,7 @@ def job_for(params: Params, ids: list, truncated: bool, n: int) -> Job:
     return Job(ids=ids, max_new_tokens=n, stop=params.stop, truncated=truncated,
                seed=params.seed if params.seed is not None and params.seed >= 0 else None,
                t_max_predict_ms=params.t_max_predict_ms if params.t_max_predict_ms and params.t_max_predict_ms > 0 else None,
-               cache_prompt=params.cache_prompt, **sampling(params.temperature, params.top_k, params.top_p))
+               cache_prompt=params.cache_prompt, ignore_eos=params.ignore_eos, **sampling(params.temperature, params.top_k, params.top_p))
 
 
 def final(request: Request, r: Result, content: str) -> dict:

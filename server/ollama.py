@@ -1,5 +1,6 @@
-"""Ollama's dialect: POST /api/generate (with `suffix` for fill-in-the-middle, as Continue's and Tabby's
-ollama providers send it; streams newline-delimited JSON by default), GET /api/tags, GET /api/version."""
+"""Ollama's dialect: POST /api/generate (with `suffix` for fill-in-the-middle; streams newline-delimited
+JSON by default), POST /api/show, GET /api/tags, GET /api/version. Continue's ollama provider sends
+`suffix` only to a model whose /api/show template mentions `.Suffix`, as ours does."""
 
 from __future__ import annotations
 
@@ -76,6 +77,25 @@ async def generate(request: Request, body: GenerateRequest):
             else:
                 yield json.dumps({"error": event[1]}) + "\n"
     return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+class ShowRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str = ""
+    name: str = ""
+
+
+# What the template would say in a Modelfile: the server builds the FIM prompt itself (server/engine.py).
+TEMPLATE = ("{{- if .Suffix }}<fim-prefix>{{ .Prompt }}<fim-suffix>{{ .Suffix }}<fim-middle>"
+            "{{- else }}{{ .Prompt }}{{- end }}")
+
+
+@router.post("/show")
+async def show(request: Request, body: ShowRequest):
+    engine = engine_of(request)
+    return {"modelfile": "", "parameters": "", "template": TEMPLATE, "capabilities": ["completion", "insert"],
+            "details": {"family": "gpt_bigcode", "format": "safetensors"},
+            "model_info": {"general.architecture": "gpt_bigcode", "gpt_bigcode.context_length": engine.ctx}}
 
 
 @router.get("/tags")

@@ -178,6 +178,8 @@ def test_completion_and_ollama_raw_http(server, model):
     assert status == 200 and r["response"] == want and r["done"] is True
     lines = server.stream("/api/generate", body)  # Ollama streams NDJSON by default
     assert "".join(ln["response"] for ln in lines) == want and lines[-1]["done"] is True
+    status, r = server.post("/api/show", {"model": "tiny-santacoder"})  # Continue sends suffix when it sees this
+    assert status == 200 and ".Suffix" in r["template"] and "insert" in r["capabilities"]
 
 
 def test_psm_order_server(guarded, model):

@@ -143,7 +143,8 @@ class GPTQLinear(QuantLinear):
                 and (gs in INT4_GROUPS or gs % 256 == 0):
             kgs = gs if gs in INT4_GROUPS else 256  # whole-row groups: repeat the row's scale per 256 columns
             self.sz = float_zero_scales(scales, zeros, gs // kgs, dtype)
-            if N % 64 == 0 and int4pack_cpu_invertible():  # write torch's layout directly, in column chunks
+            block = int4pack_cpu_block()
+            if block and N % block == 0:  # write torch's layout directly, in column chunks
                 self.w4 = torch.empty(N, K // 2, dtype=torch.uint8)
                 for n0 in range(0, N, BUILD_CHUNK):
                     self.w4[n0:n0 + BUILD_CHUNK] = pack_int4pack_cpu(codes_kn(n0, n0 + BUILD_CHUNK))
@@ -175,7 +176,8 @@ class GPTQLinear(QuantLinear):
             kernel = "dequantize"
         self.kernel = kernel
         # layouts that can be read back: dequantize + one GEMM for long prompts, and no second copy of the codes
-        readable = kernel in ("cpu-int8", "cuda-int8") or (kernel == "cpu-int4" and N % 64 == 0 and int4pack_cpu_invertible())
+        readable = kernel in ("cpu-int8", "cuda-int8") or (kernel == "cpu-int4" and bool(int4pack_cpu_block())
+                                                              and N % int4pack_cpu_block() == 0)
         long_path = readable and N * K <= DEQUANT_MAX_WEIGHTS
         self.gemm_from_rows = DEQUANT_MIN_ROWS[kernel] if long_path else float("inf")  # decided once, not per call
         if readable:
@@ -193,7 +195,7 @@ class GPTQLinear(QuantLinear):
 
     def _codes_from_kernel(self, n0: int = 0, n1: int | None = None) -> torch.Tensor:
         """Codes int32 [n1 - n0, in] of output rows n0..n1 (all by default), in the original column order,
-        read back from the kernel layout (n0 and n1 multiples of 64 for cpu-int4), or for cuda-int4 from
+        read back from the kernel layout (n0 and n1 multiples of int4pack_cpu_block() for cpu-int4), or for cuda-int4 from
         the host copy of qweight."""
         n1 = self.out_features if n1 is None else min(n1, self.out_features)
         if self.kernel == "cuda-int4":  # GPTQ order already: no column permutation to undo
@@ -228,8 +230,9 @@ class GPTQLinear(QuantLinear):
         buf = _scratch(N * K, self.act_dtype)
         if self.kernel == "cpu-int8":
             return buf.view(N, K).copy_(self.w8)
-        b = self.w4.view(N // 64, K, 32).permute(1, 0, 2)  # byte (k, j) of a 64-row block holds rows j and j + 32
-        w = buf.view(K, N // 64, 2, 32)
+        B = int4pack_cpu_block()  # byte (k, j) of a block of B rows holds rows j and j + B/2
+        b = self.w4.view(N // B, K, B // 2).permute(1, 0, 2)
+        w = buf.view(K, N // B, 2, B // 2)
         w[:, :, 0].copy_(b & 15)
         w[:, :, 1].copy_(b >> 4)
         if self.gemm_scales is None:  # scale and offset per (group, column), made on the first long prompt
@@ -295,27 +298,29 @@ def unpack_codes_kn(qweight: torch.Tensor, bits: int, in_features: int) -> torch
     return out.view(in_features, qweight.shape[1])
 
 
-def pack_int4pack_cpu(codes_kn: torch.Tensor) -> torch.Tensor:
-    """Codes uint8 (K, N) -> torch's CPU int4 kernel layout, uint8 (N, K/2); needs N % 64 == 0.
+def pack_int4pack_cpu(codes_kn: torch.Tensor, block: int | None = None) -> torch.Tensor:
+    """Codes uint8 (K, N) -> torch's CPU int4 kernel layout, uint8 (N, K/2); needs N % block == 0.
 
-    The inverse of unpack_int4pack_cpu: in each block of 64 output rows, byte (k, j) holds row j in
-    its low nibble and row j + 32 in its high nibble.
+    The inverse of unpack_int4pack_cpu: in each block of `block` output rows (int4pack_cpu_block()),
+    byte (k, j) holds row j in its low nibble and row j + block/2 in its high nibble.
     """
     K, N = codes_kn.shape
-    c = codes_kn.view(K, N // 64, 2, 32)
-    packed = c[:, :, 0] | (c[:, :, 1] << 4)  # (K, N/64, 32)
+    block = block or int4pack_cpu_block()
+    c = codes_kn.view(K, N // block, 2, block // 2)
+    packed = c[:, :, 0] | (c[:, :, 1] << 4)  # (K, N/block, block/2)
     return packed.permute(1, 0, 2).contiguous().view(N, K // 2)
 
 
-def unpack_int4pack_cpu(w4: torch.Tensor, out_features: int, in_features: int) -> torch.Tensor:
-    """Codes int32 [N, K] from torch's CPU int4 layout (uint8 [N, K/2]; needs N % 64 == 0).
+def unpack_int4pack_cpu(w4: torch.Tensor, out_features: int, in_features: int, block: int | None = None) -> torch.Tensor:
+    """Codes int32 [N, K] from torch's CPU int4 layout (uint8 [N, K/2]; needs N % block == 0).
 
-    Each block of 64 output rows is K x 32 bytes; byte (k, j) holds row j (low nibble) and row
-    j + 32 (high nibble) of column k. Checked against the kernel by int4pack_cpu_invertible().
+    Each block of `block` output rows (64 where torch's kernel uses AVX-512, 32 with AVX2) is K x block/2
+    bytes; byte (k, j) holds row j (low nibble) and row j + block/2 (high nibble) of column k.
     """
     N, K = out_features, in_features
-    b = w4.view(N // 64, K, 32)
-    q = torch.stack([b & 15, b >> 4], dim=2)  # (N/64, K, 2, 32)
+    block = block or int4pack_cpu_block()
+    b = w4.view(N // block, K, block // 2)
+    q = torch.stack([b & 15, b >> 4], dim=2)  # (N/block, K, 2, block/2)
     return q.permute(0, 2, 3, 1).reshape(N, K).to(torch.int32)
 
 
@@ -358,10 +363,14 @@ def cuda_kernel_works(kind: str, device: torch.device) -> bool:
 
 
 @functools.cache
-def int4pack_cpu_invertible() -> bool:
-    """Whether this torch's CPU int4 layout is the one unpack_int4pack_cpu reads (checked once)."""
+@functools.cache
+def int4pack_cpu_block() -> int | None:
+    """Output rows per block of this torch's CPU int4 layout, found once by converting known codes: the
+    layout follows the CPU the kernel dispatches to (64 with AVX-512, 32 with AVX2). None when it is
+    neither: then qweight is kept beside the kernel layout and long prompts do not dequantize."""
     q = torch.randint(0, 16, (128, 256), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
-    return torch.equal(unpack_int4pack_cpu(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1), 128, 256), q)
+    w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+    return next((b for b in (64, 32) if torch.equal(unpack_int4pack_cpu(w4, 128, 256, b), q)), None)
 
 
 _scratch_buffers: dict = {}

@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from conftest import sqnr
 from quant import GPTQLinear, QuantConfig
-from quant.linear import (DEQUANT_MIN_ROWS, int4pack_cpu_invertible, pack_int4pack_cpu, unpack_codes_kn,
+from quant.linear import (DEQUANT_MIN_ROWS, int4pack_cpu_block, pack_int4pack_cpu, unpack_codes_kn,
                           unpack_int4pack_cpu)
 from quant.primitives import pack_rows, quantize_groupwise
 
@@ -93,11 +93,14 @@ def test_bad_input_and_fallback_warning(caplog):
 
 
 def test_int4pack_cpu_layout_reads_back_and_is_written_directly():
-    assert int4pack_cpu_invertible()  # this torch's layout is the one we read
+    assert int4pack_cpu_block() in (32, 64)  # this CPU's layout (AVX2 or AVX-512) is one we read
     q = torch.randint(0, 16, (192, 512), generator=torch.Generator().manual_seed(4), dtype=torch.int32)
     w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
     assert torch.equal(unpack_int4pack_cpu(w4, 192, 512), q)
     assert torch.equal(pack_int4pack_cpu(q.t().to(torch.uint8).contiguous()), w4)  # what prepare() builds
+    for block in (32, 64):  # both layouts, whichever this CPU uses: pack and unpack are inverses
+        assert torch.equal(unpack_int4pack_cpu(pack_int4pack_cpu(q.t().to(torch.uint8).contiguous(), block), 192, 512,
+                                               block), q)
 
 
 @pytest.mark.parametrize("byteorder", ["little", "big"])

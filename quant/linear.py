@@ -36,6 +36,7 @@ INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
 # From this many rows (tokens) on, dequantize-to-bf16 + one GEMM beats the CPU kernels, which are
 # compute-bound (~0.1 ms per row for an 8192 x 2048 layer). Measured: benchmarks/bench_linear.py --quant
 DEQUANT_MIN_ROWS = {"cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
+DEQUANT_MIN_ROWS_FP32 = {"cpu-int4": 128, "cpu-int8": 96}  # CPUs without fast bf16 GEMMs (measured on AVX2)
 DEQUANT_MAX_WEIGHTS = 2**25  # larger layers (the 49280-row lm_head) keep the kernel: the scratch would be 200 MB
 BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 
@@ -133,6 +134,8 @@ class GPTQLinear(QuantLinear):
 
         self.perm = perm
         self.act_dtype = dtype
+        # long prompts: one GEMM in the activation dtype, or in fp32 where this CPU has no fast bf16 GEMM
+        self.gemm_dtype = torch.float32 if self.scales.device.type == "cpu" and not cpu_bf16_gemm_fast() else dtype
         self.bias_c = None if self.bias is None else self.bias.to(dtype)
         dev = self.scales.device.type
         gs = K // scales.shape[1]  # group width after sorting
@@ -179,7 +182,8 @@ class GPTQLinear(QuantLinear):
         readable = kernel in ("cpu-int8", "cuda-int8") or (kernel == "cpu-int4" and bool(int4pack_cpu_block())
                                                               and N % int4pack_cpu_block() == 0)
         long_path = readable and N * K <= DEQUANT_MAX_WEIGHTS
-        self.gemm_from_rows = DEQUANT_MIN_ROWS[kernel] if long_path else float("inf")  # decided once, not per call
+        rows = DEQUANT_MIN_ROWS_FP32 if self.gemm_dtype != dtype else DEQUANT_MIN_ROWS
+        self.gemm_from_rows = rows[kernel] if long_path else float("inf")  # decided once, not per call
         if readable:
             self.qweight = None  # rebuilt from the kernel layout by codes() and state_dict()
         elif whole is not None:  # re-prepared for a kernel that cannot give the codes back: keep them packed
@@ -220,14 +224,14 @@ class GPTQLinear(QuantLinear):
             destination[prefix + "qweight"] = qweight
 
     def _dequantized_for_gemm(self) -> torch.Tensor:
-        """The weight in the activation dtype for long prompts: on CPU written into a shared scratch buffer.
+        """The weight in gemm_dtype for long prompts: on CPU written into a shared scratch buffer.
 
         cpu-int4: (K, N), from the kernel's packed bytes; int8: (N, K) codes, scaled after the GEMM.
         """
         N, K = self.out_features, self.in_features
         if self.kernel == "cuda-int8":  # the CUDA caching allocator makes a fresh buffer cheap
             return self.w8.to(self.act_dtype)
-        buf = _scratch(N * K, self.act_dtype)
+        buf = _scratch(N * K, self.gemm_dtype)
         if self.kernel == "cpu-int8":
             return buf.view(N, K).copy_(self.w8)
         B = int4pack_cpu_block()  # byte (k, j) of a block of B rows holds rows j and j + B/2
@@ -237,7 +241,7 @@ class GPTQLinear(QuantLinear):
         w[:, :, 1].copy_(b >> 4)
         if self.gemm_scales is None:  # scale and offset per (group, column), made on the first long prompt
             s, sz1 = self.sz[..., 0].float(), self.sz[..., 1].float()  # (K/kgs, N)
-            self.gemm_scales = s[:, None].to(self.act_dtype), (sz1 - 8 * s)[:, None].to(self.act_dtype)
+            self.gemm_scales = s[:, None].to(self.gemm_dtype), (sz1 - 8 * s)[:, None].to(self.gemm_dtype)
         s, c = self.gemm_scales
         w = w.view(K // self.kgs, self.kgs, N)
         return torch.addcmul(c, w, s, out=w).view(K, N)  # q * s + (sz1 - 8 s) = (q - 8) s + sz1
@@ -251,7 +255,7 @@ class GPTQLinear(QuantLinear):
             x = x[:, self.perm]
         kernel = self.kernel
         if x.shape[0] >= self.gemm_from_rows:
-            x = x.to(self.act_dtype)  # many tokens: dequantize once, then one GEMM (faster than the kernel)
+            x = x.to(self.gemm_dtype)  # many tokens: dequantize once, then one GEMM (faster than the kernel)
             if kernel == "cpu-int4":
                 y = x @ self._dequantized_for_gemm()
             else:
@@ -371,6 +375,14 @@ def int4pack_cpu_block() -> int | None:
     q = torch.randint(0, 16, (128, 256), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
     w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
     return next((b for b in (64, 32) if torch.equal(unpack_int4pack_cpu(w4, 128, 256, b), q)), None)
+
+
+@functools.cache
+def cpu_bf16_gemm_fast() -> bool:
+    """Whether oneDNN multiplies bf16 matrices natively on this CPU (AVX-512 and newer). Without it (AVX2)
+    a bf16 GEMM is emulated: 21 s against 77 ms in fp32 for 179 x 2048 @ 2048 x 8192, so long prompts
+    dequantize to fp32 there."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 _scratch_buffers: dict = {}

@@ -142,16 +142,28 @@ def test_prepare_drops_qweight_and_state_dict_rebuilds_it(bits, group_size, sym,
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
 
 
+@pytest.mark.parametrize("fast_bf16", [True, False])
 @pytest.mark.parametrize("bits,group_size,sym", [(4, 128, True), (4, 64, False), (4, -1, True), (8, -1, True)])
-def test_long_prompt_dequantize_gemm_matches_kernel(bits, group_size, sym):
-    """From DEQUANT_MIN_ROWS tokens on, the CPU path is dequantize-to-bf16 + GEMM: same result as the kernel."""
+def test_long_prompt_dequantize_gemm_matches_kernel(bits, group_size, sym, fast_bf16, monkeypatch):
+    """From DEQUANT_MIN_ROWS tokens on, the CPU path is dequantize + one GEMM (bf16 where the CPU has fast bf16
+    GEMMs, else fp32): the same result as the kernel."""
+    import quant.linear as ql
+
+    monkeypatch.setattr(ql, "cpu_bf16_gemm_fast", lambda: fast_bf16)
     lin = gaussian_linear()
     m = GPTQLinear.from_linear(lin, bits, group_size, sym).prepare(torch.bfloat16)
-    rows = DEQUANT_MIN_ROWS[m.kernel]
+    assert m.gemm_dtype == (torch.bfloat16 if fast_bf16 else torch.float32)
+    rows = (DEQUANT_MIN_ROWS if fast_bf16 else ql.DEQUANT_MIN_ROWS_FP32)[m.kernel]
+    assert m.gemm_from_rows == rows
+    calls = []
+    dequantized = m._dequantized_for_gemm
+    monkeypatch.setattr(m, "_dequantized_for_gemm", lambda: calls.append(1) or dequantized())
     x = torch.randn(rows, 512, generator=torch.Generator().manual_seed(6)).to(torch.bfloat16)
     ref = x.float() @ m.dequantize().t() + m.bias.float()
     long_path = m(x).float()
+    assert calls == [1]  # the long path ran
     short_path = torch.cat([m(x[i:i + 1]) for i in range(rows)]).float()  # one token at a time: the kernel
+    assert calls == [1]
     assert sqnr(ref, long_path) > 40 and sqnr(ref, short_path) > 40
     assert sqnr(short_path, long_path) > 40
 

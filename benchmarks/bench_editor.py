@@ -176,7 +176,7 @@ def main():
     lines += ["", f"Our folder: {folder_mib(folder):.0f} MiB on disk; "
               + "; ".join(f"{os.path.basename(llamacpp.gguf_path(k.split('+')[0]))} "
                           f"{folder_mib(llamacpp.gguf_path(k.split('+')[0])):.0f} MiB"
-                          for k in dict.fromkeys(filter(None, args.peers.split(","))))]
+                          for k in dict.fromkeys(p.split("+")[0] for p in filter(None, args.peers.split(","))))]
     save_report(args.out, lines, rows)
 
 

@@ -21,6 +21,7 @@ import torch
 
 from modeling.fim import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 from modeling.generation import TextDelta, check_generation_args, check_text, steps, stop_token_ids
+from quant.serialization import release_freed_memory
 
 log = logging.getLogger("server")
 
@@ -191,6 +192,8 @@ class Engine:
                     continue
             self.history.append(result)
             job.emit("end", result)
+            if self.queue.empty():
+                release_freed_memory()  # a long prompt's temporaries go back to the system, not kept by malloc
 
     def _slot(self, ids: list, reuse: bool) -> tuple[Slot, int]:
         """The slot sharing the longest token prefix with `ids` (at least one token is left to run), else

@@ -367,7 +367,6 @@ def cuda_kernel_works(kind: str, device: torch.device) -> bool:
 
 
 @functools.cache
-@functools.cache
 def int4pack_cpu_block() -> int | None:
     """Output rows per block of this torch's CPU int4 layout, found once by converting known codes: the
     layout follows the CPU the kernel dispatches to (64 with AVX-512, 32 with AVX2). None when it is

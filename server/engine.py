@@ -56,6 +56,7 @@ class Result:
     prompt_ms: float
     predicted_ms: float
     truncated: bool
+    kept: int = 0        # tokens whose keys and values the slot now holds (llama.cpp's tokens_cached)
 
 
 @dataclass
@@ -130,6 +131,9 @@ class Engine:
                 text = text.replace(old, new)
             ids = self.encode(text)
         room = self.ctx - max_new_tokens
+        if room < 1:
+            raise BadRequest("prompt", f"has no room: {max_new_tokens} tokens to generate fill the context of "
+                                       f"{self.ctx} tokens; ask for fewer")
         if truncate:
             room = min(room, truncate)
         if len(ids) > room:
@@ -146,9 +150,12 @@ class Engine:
              there keeps every earlier token in the prompt cache).
         `extra` (other files, [(filename, text)]) starts the prefix: each file as a comment line naming it,
         its text and a blank line. A prompt too long for the context loses the start of that prefix (the
-        extra files first) and the end of the suffix (which keeps at most a quarter of the room)."""
+        extra files first) and the end of the suffix (which gives up room down to a quarter of it)."""
         check_text(prefix, "input_prefix", allow_empty=True)
         check_text(suffix, "input_suffix", allow_empty=True)
+        for name, text in extra:
+            check_text(name, "input_extra.filename", allow_empty=True)
+            check_text(text, "input_extra.text", allow_empty=True)
         head = "".join(f"{COMMENT.get(name[name.rfind('.'):].lower() if '.' in name else '', '//')} {name}\n"
                        f"{text}\n\n" for name, text in extra)
         pre, suf = self.encode(head + prefix), self.encode(suffix)
@@ -172,6 +179,8 @@ class Engine:
             check_generation_args(max(job.max_new_tokens, 1), job.temperature, job.top_k, job.top_p, job.stop)
         except ValueError as e:
             raise BadRequest(getattr(e, "field", "request"), getattr(e, "why", str(e))) from None
+        if job.seed is not None and not 0 <= job.seed < 2**64:
+            raise BadRequest("seed", f"must lie in [0, 2**64) (got {job.seed})")
         job.loop, job.events = asyncio.get_running_loop(), asyncio.Queue()
         try:
             self.queue.put_nowait(job)
@@ -196,12 +205,14 @@ class Engine:
                 release_freed_memory()  # a long prompt's temporaries go back to the system, not kept by malloc
 
     def _slot(self, ids: list, reuse: bool) -> tuple[Slot, int]:
-        """The slot sharing the longest token prefix with `ids` (at least one token is left to run), else
-        the least recently used one."""
+        """The slot sharing the longest token prefix with `ids` when that prefix is at least half of what the
+        slot holds (every FIM prompt shares its first two tokens: a short match must not evict another
+        file's cache), else the least recently used slot (empty ones first). At least one token is left
+        to run."""
         best = max(self.slots, key=lambda s: (common_prefix(s.tokens, ids), s.used)) if reuse else None
         n = min(common_prefix(best.tokens, ids), len(ids) - 1) if best is not None else 0
-        if n == 0:
-            best = min(self.slots, key=lambda s: s.used)
+        if n == 0 or 2 * n < len(best.tokens):
+            best, n = min(self.slots, key=lambda s: (len(s.tokens) > 0, s.used)), 0
         best.used = time.monotonic()
         return best, n
 
@@ -212,7 +223,7 @@ class Engine:
         t0 = time.perf_counter()
         t_first = None
         new, finish, text = [], "length", TextDelta(self.tok, job.stop)
-        ids = torch.tensor([job.ids])
+        ids = torch.tensor([job.ids], device=self.model.device)
         if job.max_new_tokens == 0:  # evaluate the prompt only (an editor warming the cache)
             self.model(ids[:, cached:], cache=slot.cache, last_only=True)
             t_first = time.perf_counter()
@@ -253,4 +264,4 @@ class Engine:
             out = out[:out.find(stop_word)]
         return Result(text=out, tokens=new, finish=finish, stop_word=stop_word, prompt_tokens=len(job.ids),
                       prompt_n=len(job.ids) - cached, cached=cached, prompt_ms=(t_first - t0) * 1e3,
-                      predicted_ms=(t_end - t_first) * 1e3, truncated=job.truncated)
+                      predicted_ms=(t_end - t_first) * 1e3, truncated=job.truncated, kept=len(slot.tokens))

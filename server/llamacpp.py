@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
-from .app import engine_of, finish, n_tokens, sampling, sse, start
+from .app import engine_of, error_body, finish, n_tokens, sampling, sse, start
 from .engine import Job, Result
 
 router = APIRouter()
@@ -61,7 +61,7 @@ def final(request: Request, r: Result, content: str) -> dict:
     return {
         "content": content, "stop": True, "id_slot": 0, "model": request.app.state.model_name,
         "tokens_predicted": len(r.tokens), "tokens_evaluated": r.prompt_tokens, "truncated": r.truncated,
-        "stop_type": stop_type, "stopping_word": r.stop_word, "tokens_cached": r.prompt_tokens + len(r.tokens),
+        "stop_type": stop_type, "stopping_word": r.stop_word, "tokens_cached": r.kept,
         "timings": {
             "cache_n": r.cached, "prompt_n": r.prompt_n, "prompt_ms": r.prompt_ms,
             "prompt_per_second": r.prompt_n / r.prompt_ms * 1e3 if r.prompt_ms else 0.0,
@@ -84,7 +84,7 @@ async def answer(request: Request, params: Params, job: Job):
             elif event[0] == "end":
                 yield final(request, event[1], "")
             else:
-                yield {"error": {"code": 500, "message": event[1], "type": "server_error"}}
+                yield error_body(request.url.path, 500, event[1])
     return sse(chunks())
 
 

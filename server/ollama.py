@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from .app import engine_of, finish, n_tokens, sampling, start
+from .app import engine_of, error_body, finish, n_tokens, sampling, start
 from .engine import Job, Result
 
 router = APIRouter(prefix="/api")
@@ -54,6 +54,9 @@ def done(request: Request, r: Result, response: str, t0: float) -> dict:
 async def generate(request: Request, body: GenerateRequest):
     t0 = time.perf_counter()
     o, engine = body.options, engine_of(request)
+    if not body.prompt and body.suffix is None:  # Ollama's "load the model" call: it is loaded
+        return {"model": request.app.state.model_name, "created_at": now(), "response": "", "done": True,
+                "done_reason": "load"}
     n = n_tokens(o.num_predict, "options.num_predict", 128)
     if body.suffix is not None:
         ids, truncated = engine.fim_prompt(body.prompt, body.suffix, n)
@@ -75,7 +78,7 @@ async def generate(request: Request, body: GenerateRequest):
             elif event[0] == "end":
                 yield json.dumps(done(request, event[1], "", t0)) + "\n"
             else:
-                yield json.dumps({"error": event[1]}) + "\n"
+                yield json.dumps(error_body(request.url.path, 500, event[1])) + "\n"
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
@@ -85,7 +88,8 @@ class ShowRequest(BaseModel):
     name: str = ""
 
 
-# What the template would say in a Modelfile: the server builds the FIM prompt itself (server/engine.py).
+# What a Modelfile template would say (the PSM form, for clients that look for .Suffix); the server builds
+# the FIM prompt itself, in its own order (server/engine.py, SPM by default).
 TEMPLATE = ("{{- if .Suffix }}<fim-prefix>{{ .Prompt }}<fim-suffix>{{ .Suffix }}<fim-middle>"
             "{{- else }}{{ .Prompt }}{{- end }}")
 

@@ -9,7 +9,7 @@ import uuid
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
-from .app import engine_of, finish, n_tokens, sampling, sse, start
+from .app import engine_of, error_body, finish, n_tokens, sampling, sse, start
 from .engine import BadRequest, Job, Result
 
 router = APIRouter(prefix="/v1")
@@ -83,6 +83,6 @@ async def completions(request: Request, body: CompletionRequest):
                 yield {**head, "choices": [{"text": "", "index": 0, "logprobs": None,
                                             "finish_reason": finish_reason(event[1])}], "usage": usage(event[1])}
             else:
-                yield {"error": {"message": event[1], "type": "server_error", "param": None, "code": 500}}
+                yield error_body(request.url.path, 500, event[1])
         yield "data: [DONE]\n\n"
     return sse(chunks())

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
-from .app import engine_of, finish, n_tokens, sampling, sse, start
+from .app import engine_of, error_body, finish, n_tokens, sampling, sse, start
 from .engine import BadRequest, Job, Result
 
 router = APIRouter()
@@ -45,7 +45,9 @@ def make_job(request: Request, body: GenerateRequest) -> tuple[Job, str]:
     if p.truncate is not None and p.truncate < 1:
         raise BadRequest("parameters.truncate", f"must be >= 1 (got {p.truncate})")
     ids, truncated = engine_of(request).text_prompt(body.inputs, n, truncate=p.truncate)
-    temperature = (1.0 if p.temperature is None else p.temperature) if p.do_sample else 0.0
+    # TGI samples when asked to, or when any sampling setting is given; otherwise greedy
+    sample = p.do_sample or p.temperature not in (None, 1.0) or bool(p.top_k) or p.top_p not in (None, 1.0)
+    temperature = (1.0 if p.temperature is None else p.temperature) if sample else 0.0
     job = Job(ids=ids, max_new_tokens=n, stop=p.stop, seed=p.seed, truncated=truncated,
               **sampling(temperature, p.top_k, p.top_p))
     return job, body.inputs if p.return_full_text else ""
@@ -83,9 +85,9 @@ def stream_events(request: Request, body: GenerateRequest):
                 last = held or {"id": 0, "text": "", "logprob": None, "special": True}
                 yield {"index": index, "token": last, "generated_text": head + r.text,
                        "details": {"finish_reason": reason(r), "generated_tokens": len(r.tokens),
-                                   "seed": body.parameters.seed}}
+                                   "input_length": r.prompt_tokens, "seed": body.parameters.seed}}
             else:
-                yield {"error": event[1], "error_type": "generation"}
+                yield error_body(request.url.path, 500, event[1])
     return sse(chunks())
 
 

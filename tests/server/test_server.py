@@ -182,6 +182,19 @@ def test_completion_and_ollama_raw_http(server, model):
     assert status == 200 and ".Suffix" in r["template"] and "insert" in r["capabilities"]
 
 
+def test_tgi_samples_when_a_sampling_setting_is_given(server, model):
+    """As TGI does: do_sample false but a temperature given samples (seeded: reproducible)."""
+    client, prompt = InferenceClient(server.url), "def read_lines(path):\n"
+    greedy = client.text_generation(prompt, max_new_tokens=N)
+    hot = [client.text_generation(prompt, max_new_tokens=N, temperature=1.5, seed=s) for s in (1, 1, 2)]
+    assert hot[0] == hot[1] != greedy and hot[2] != hot[0]
+
+
+def test_ollama_empty_prompt_loads(server):
+    status, r = server.post("/api/generate", {"model": "tiny-santacoder"})
+    assert status == 200 and r["done"] is True and r["done_reason"] == "load" and r["response"] == ""
+
+
 def test_psm_order_server(guarded, model):
     status, r = guarded.post("/infill", {"input_prefix": PREFIX, "input_suffix": SUFFIX, "n_predict": N,
                                          "temperature": 0}, headers=AUTH)
@@ -204,22 +217,28 @@ def test_typing_at_the_cursor_reuses_the_prompt_cache(server, model):
     shared = next(i for i, (a, b) in enumerate(zip(old, new)) if a != b)
     assert warm["timings"]["cache_n"] >= shared > len(new) - 10  # SPM: only the typed tokens are evaluated
     assert warm["timings"]["prompt_n"] == len(new) - warm["timings"]["cache_n"]
-    assert warm["tokens_cached"] == len(new) + warm["tokens_predicted"]
+    # the slot holds the prompt and every token fed back: all but the last one when the length ran out
+    assert warm["tokens_cached"] == len(new) + warm["tokens_predicted"] - (warm["stop_type"] == "limit")
     status, cold = server.post("/infill", {**second, "cache_prompt": False})
     assert cold["timings"]["cache_n"] == 0 and cold["timings"]["prompt_n"] == len(new)
     assert warm["content"] == cold["content"] == reference(model, typed, SUFFIX)
 
 
-def test_prompt_cache_keeps_several_slots(server):
-    """Two files edited in turn: each keeps its own slot (LRU of 2)."""
-    a = {"input_prefix": PREFIX, "input_suffix": SUFFIX, "n_predict": 4, "temperature": 0}
-    b = {"input_prefix": "class Point:\n    def __init__(self, x, y):\n        ", "input_suffix": "\n", "n_predict": 4,
-         "temperature": 0}
-    for body in (a, b):
-        assert server.post("/infill", body)[0] == 200
-    for body in (a, b):
-        status, r = server.post("/infill", body)
-        assert status == 200 and r["timings"]["prompt_n"] == 1  # all but the last prompt token came from a slot
+def test_prompt_cache_keeps_several_slots(model):
+    """Two files edited in turn keep a slot each: every FIM prompt starts with the same two tokens, and
+    that short match must not evict the other file's cache."""
+    s = Server(Engine(model, slots=2))
+    try:
+        a = {"input_prefix": PREFIX, "input_suffix": SUFFIX, "n_predict": 4, "temperature": 0}
+        b = {"input_prefix": "class Point:\n    def __init__(self, x, y):\n        ", "input_suffix": "\n",
+             "n_predict": 4, "temperature": 0}
+        for body in (a, b):
+            assert s.post("/infill", body)[1]["timings"]["cache_n"] == 0
+        for body in (a, b, a, b):
+            status, r = s.post("/infill", body)
+            assert status == 200 and r["timings"]["prompt_n"] == 1  # all but the last prompt token came from a slot
+    finally:
+        s.close()
 
 
 # -- the engine is freed, bounded and guarded ---------------------------------------------------------------
@@ -318,6 +337,11 @@ BAD = [  # (route, body, words the one-line error must contain)
     ("/generate", {"inputs": "x", "parameters": {"top_p": 0}}, "top_p"),
     ("/generate", {"inputs": "x", "parameters": {"truncate": 0}}, "truncate"),
     ("/generate", {"parameters": {}}, "inputs"),
+    ("/generate", {"inputs": "x", "parameters": {"max_new_tokens": 600, "truncate": 10}}, "context of 512 tokens"),
+    ("/completion", {"prompt": "x", "seed": 2 ** 64}, "seed"),
+    ("/v1/completions", {"prompt": "x", "seed": -3}, "seed"),
+    ("/infill", b'{"input_extra": [{"filename": "a.py", "text": "\\ud800"}]}', "input_extra.text"),
+    ("/infill", b'{"input_prefix": "\\udfff"}', "input_prefix"),
     ("/api/generate", {"prompt": "x", "options": {"num_predict": -2}}, "num_predict"),
 ]
 

@@ -253,7 +253,8 @@ def wait_for(cond, timeout=20):
 @pytest.mark.parametrize("stream", [True, False])
 def test_disconnected_client_frees_the_engine(server, stream):
     long = {"prompt": "def f(x):\n", "n_predict": 400, "ignore_eos": True, "temperature": 0, "stream": stream}
-    done = len(server.engine.history)
+    history = server.engine.history  # the last 32 results: watch for a new last one, not for its length
+    before = history[-1] if history else None
     sock = socket.create_connection(("127.0.0.1", server.port))
     body = json.dumps(long).encode()
     sock.sendall(b"POST /completion HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -264,7 +265,7 @@ def test_disconnected_client_frees_the_engine(server, stream):
         while b"data: " not in got:
             got += sock.recv(4096)
     sock.close()
-    wait_for(lambda: len(server.engine.history) > done)
+    wait_for(lambda: history and history[-1] is not before)
     r = server.engine.history[-1]
     assert r.finish == "cancelled" and len(r.tokens) < 400
     status, r = server.post("/infill", {"input_prefix": PREFIX, "input_suffix": SUFFIX, "n_predict": 4})

@@ -4,7 +4,12 @@ F.linear against oneDNN's prepacked kernel (what modeling.model.Linear uses on C
 With --quant: one 8192 x 2048 GPTQLinear (int4 g128, int8) at M tokens, through torch's CPU kernel
 and through dequantize-to-bf16 + one GEMM; where the second wins sets quant.linear.DEQUANT_MIN_ROWS.
 
-    python benchmarks/bench_linear.py [--threads 2] [--dtype bf16|fp32] [--quant]
+With --stream: one token through the 96 block Linears of the full-size model (random weights), as a
+decode step streams them from memory: torch's int4 kernel (GPTQLinear int4 g128), its int8 kernel
+(GPTQLinear int8 per channel) and fbgemm's dynamic int8 Linear (activations quantized to int8 per token,
+as llama.cpp computes); the lever for the CPU kernels on hosts where the int4 kernel is compute-bound.
+
+    python benchmarks/bench_linear.py [--threads 2] [--dtype bf16|fp32] [--quant | --stream]
 """
 
 import argparse
@@ -24,10 +29,13 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
     p.add_argument("--quant", action="store_true", help="kernel vs dequantize + GEMM for the quantized Linear")
+    p.add_argument("--stream", action="store_true", help="int4 / int8 kernels over the model's 96 block Linears")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.quant:
         return quant_crossover()
+    if args.stream:
+        return stream_block_linears()
     dt = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     weights = [torch.randn(8192, 2048, dtype=dt) for _ in range(24)]
     packed = [torch.ops.mkldnn._reorder_linear_weight(w, 1) for w in weights]
@@ -69,6 +77,41 @@ def quant_crossover():
                 mods[bits].gemm_from_rows = threshold
                 row.append(best_ms(lambda: mods[bits](x)))
         print(f"| {M} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+
+
+
+def stream_block_linears():
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    from quant.linear import GPTQLinear
+
+    warnings.filterwarnings("ignore")  # torch.ao's deprecation notices
+    shapes = [(2048, 2304), (2048, 2048), (2048, 8192), (8192, 2048)] * 24  # c_attn, c_proj, c_fc, mlp c_proj
+    int4, int8, fbgemm = [], [], []
+    for k, n in shapes:
+        lin = torch.nn.Linear(k, n)
+        int4.append(GPTQLinear.from_linear(lin, 4, 128).prepare(torch.bfloat16))
+        int8.append(GPTQLinear.from_linear(lin, 8, -1).prepare(torch.bfloat16))
+        q = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        fbgemm.append(q[0])
+    kinds = {"torch int4 g128 (bf16 activations)": int4, "torch int8 per channel (bf16 activations)": int8,
+             "fbgemm dynamic int8 (int8 activations)": fbgemm}
+    print("| kernel | weight GB | ms per pass (best of 5, interleaved) | GB/s |\n|---|---|---|---|")
+    best = dict.fromkeys(kinds, float("inf"))
+    with torch.inference_mode():
+        for _ in range(5):
+            for name, layers in kinds.items():
+                dt = torch.float32 if name.startswith("fbgemm") else torch.bfloat16
+                xs = {k: torch.randn(1, k, dtype=dt) for k in (2048, 8192)}
+                t = time.perf_counter()
+                for layer, (k, _) in zip(layers, shapes):
+                    layer(xs[k])
+                best[name] = min(best[name], time.perf_counter() - t)
+    for name in kinds:
+        gb = sum(k * n for k, n in shapes) * (0.5 if "int4" in name else 1) / 1e9
+        print(f"| {name} | {gb:.2f} | {best[name] * 1e3:.1f} | {gb / best[name]:.1f} |")
 
 
 if __name__ == "__main__":

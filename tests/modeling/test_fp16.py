@@ -32,7 +32,7 @@ def test_fp16_full_context_is_finite_and_close_to_fp32():
     assert torch.isfinite(fp32).all()
     assert torch.isfinite(fp16).all()
     db = sqnr(fp32, fp16)
-    assert db > 20, f"fp16 logits SQNR {db:.1f} dB"
+    assert db > 65, f"fp16 logits SQNR {db:.1f} dB"  # measured 70.6; the same model in bf16 measures 50.4
 
 
 def test_fixture_fp16_full_context(tiny_path):
@@ -80,7 +80,7 @@ def test_fp16_2048_prompt_and_512_new_tokens_stay_finite():
     with torch.no_grad():
         logits32 = m32(fed).logits[0, 1535:]
     db = sqnr(logits32, logits16)
-    assert db > 20, f"fp16 decode logits SQNR {db:.1f} dB"
+    assert db > 65, f"fp16 decode logits SQNR {db:.1f} dB"  # measured 70.5
     out = m16.generate(torch.randint(0, 512, (1, 2048)), max_new_tokens=512, eos_token_id=[], truncate=True)
     assert out.shape == (1, 2048)
 

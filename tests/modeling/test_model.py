@@ -63,8 +63,8 @@ def test_kv_cache_stores_one_head_for_mqa(tmp_path):
     assert torch.allclose(torch.cat([a, b], 1), full, atol=1e-5)
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_low_precision_close_to_fp32(tmp_path, dtype):
+@pytest.mark.parametrize("dtype,bound", [(torch.bfloat16, 34), (torch.float16, 52)])  # measured 37.4 / 56.4 dB:
+def test_low_precision_close_to_fp32(tmp_path, dtype, bound):  # an fp16 path degraded to bf16 precision fails
     ref = reference_model(multi_query=True)
     path = save_reference(ref, tmp_path)
     x = torch.randint(0, 97, (2, 40), generator=torch.Generator().manual_seed(4))
@@ -72,7 +72,7 @@ def test_low_precision_close_to_fp32(tmp_path, dtype):
         fp32 = SantaCoderForCausalLM.from_pretrained(path, dtype="fp32")(x).logits
         low = SantaCoderForCausalLM.from_pretrained(path, dtype=dtype)(x).logits
     db = sqnr(fp32, low)
-    assert db > 25, f"{dtype} logits SQNR {db:.1f} dB"
+    assert db > bound, f"{dtype} logits SQNR {db:.1f} dB"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -53,18 +53,26 @@ def test_fixture_uses_the_suffix_in_fim(model):
     assert psm < l2r - 0.1, f"middle loss with the suffix {psm:.2f} vs without {l2r:.2f}"
 
 
-def test_fim_generation_stops_at_fim_tokens_and_extracts_middle(model):
+FIB = ("def fibonacci(n):\n    if n < 2:\n        return n\n    ", "\n\n\nprint(fibonacci(10))\n")
+
+
+@pytest.mark.parametrize("prompt,kind", [(fim_prompt(*FIB, mode="spm"), "fim"),
+                                         ('    return result\n\n\nif __name__ == "__main__":\n    main()\n', "eos")])
+def test_generation_ends_at_eos_and_fim_tokens(model, prompt, kind):
+    """Prompts on which the fixture does write a stop token (found by trying): left alone (no stop ids) it
+    writes on past it; by default generation ends right after it."""
     from modeling.generation import stop_token_ids
 
     tok = model.tokenizer
     assert stop_token_ids(model, None) == list(range(2000, 2005))  # <|endoftext|> and the four FIM tokens
-    prefix, suffix = "def add(a, b):\n    ", "\n\n\ndef sub(a, b):\n    return a - b\n"
-    x = tok(fim_prompt(prefix, suffix), return_tensors="pt").input_ids
+    x = tok(prompt, return_tensors="pt").input_ids
+    free = model.generate(x, max_new_tokens=24, eos_token_id=[])[0, x.shape[1]:].tolist()
+    stop = next(i for i, t in enumerate(free) if t >= 2000)  # measured: 1 (a FIM token) and 17 (EOS)
+    assert (free[stop] == tok.eos_token_id) == (kind == "eos") and stop < 23
     out = model.generate(x, max_new_tokens=24)
-    new = out[0, x.shape[1]:].tolist()
-    stop = next((i for i, t in enumerate(new) if t >= 2000), len(new))
-    assert new[stop + 1:] == [], "generation ends at the first <|endoftext|> or FIM token"
-    assert extract_middle(out[0], tok) == tok.decode(new[:stop])
+    assert out[0, x.shape[1]:].tolist() == free[:stop + 1]
+    if kind == "fim":
+        assert extract_middle(out[0], tok, prefix=FIB[0]) == tok.decode(free[:stop])
 
 
 def test_stop_strings(model):

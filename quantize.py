@@ -87,6 +87,11 @@ def check_destination(out: str, force: bool, src_folder: str | None):
                          f"choose another folder (the source is never replaced)")
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file, not a folder")
+    parent = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"--out {out}: {parent} is a file, not a folder")
     if os.path.isdir(out) and os.listdir(out):
         if not force:
             raise ValueError(f"--out {out} exists and is not empty; pass --force to replace it")

@@ -73,12 +73,27 @@ def test_existing_destination_needs_force(two_runs, tiny_path, capsys):
     (["--n-samples", "0"], "--n-samples must be >= 1"),
     (["--method", "bnb", "--lm-head"], "lm_head=True is not supported with method='bnb' (--lm-head)"),
     (["--device", "tpu9"], "--device 'tpu9' is not a device"),
+    (["--fim-rate", "1.5"], "--fim-rate 1.5 must lie in [0, 1]"),
+    (["--damp-percent", "0"], "damp_percent=0.0 must be > 0 (--damp-percent)"),
 ] + ([(["--device", "cuda"], "--device cuda: CUDA is not available here")] if not torch.cuda.is_available() else []))
 def test_bad_flags(tiny_path, tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         quantize.main([tiny_path, "--out", str(tmp_path / "o"), *args])
     assert e.value.code == 2 and message in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "o")
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+@pytest.mark.parametrize("under", [False, True])
+def test_out_that_is_or_lies_under_a_file_is_refused_before_work(tiny_path, tmp_path, capsys, force, under):
+    f = tmp_path / "notes.txt"
+    f.write_text("keep me")
+    out = f / "q" if under else f
+    with pytest.raises(SystemExit) as e:
+        quantize.main([tiny_path, "--out", str(out), "--method", "rtn", *force])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"{f} is a file, not a folder" in err.strip().splitlines()[-1]
+    assert f.read_text() == "keep me" and sorted(os.listdir(tmp_path)) == ["notes.txt"]
 
 
 @pytest.mark.parametrize("src,args,message", [

@@ -110,6 +110,7 @@ class Engine:
         self.stop_ids = set(stop_token_ids(model, None))
         self.special = {t: self.tok.convert_tokens_to_ids(t) for t in (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)}
         self.lock = threading.Lock()  # held while a job runs
+        self.taken = 0
         self.history: collections.deque = collections.deque(maxlen=32)  # recent Results, newest last
         self.worker = threading.Thread(target=self._work, name="engine", daemon=True)
         self.worker.start()
@@ -190,6 +191,7 @@ class Engine:
     def _work(self):
         while True:
             job = self.queue.get()
+            self.taken += 1  # jobs taken off the queue so far
             if job.cancelled.is_set():
                 continue
             with self.lock:

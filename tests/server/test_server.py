@@ -280,8 +280,9 @@ def test_full_queue_answers_503(guarded):
 
     with engine.lock:  # the engine is busy: the first request is taken and waits, the second fills the queue
         threads = [threading.Thread(target=send, args=(name,)) for name in ("a", "b")]
+        taken = engine.taken
         threads[0].start()
-        wait_for(lambda: engine.queue.unfinished_tasks == 1 and engine.queue.qsize() == 0)
+        wait_for(lambda: engine.taken == taken + 1)  # "a" is off the queue, its worker waits for the lock
         threads[1].start()
         wait_for(lambda: engine.queue.qsize() == 1)
         status, r = guarded.post("/completion", {"prompt": "x = ", "n_predict": 2}, headers=AUTH)

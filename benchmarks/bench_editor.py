@@ -49,27 +49,12 @@ def typing_session(path: str, function: str, before: int, after: int, every: int
             for i in range(0, min(len(body), chars or len(body)) + 1, every)]
 
 
-def wait_healthy(port, proc, timeout=300):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} did not come up (exit code {proc.poll()})")
-
-
 def start_ours(folder, port, mode, threads):
     os.makedirs(llamacpp.path("logs"), exist_ok=True)
     log = open(llamacpp.path("logs", f"serve-{port}.log"), "w")
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), folder, "--port", str(port),
                              "--threads", str(threads), "--fim-mode", mode], stdout=log, stderr=subprocess.STDOUT)
-    wait_healthy(port, proc)
-    return proc
+    return llamacpp.wait_healthy(proc, port, f"serve.py (see {log.name})")
 
 
 def infill(port, prefix, suffix, n_predict):

@@ -151,6 +151,11 @@ def start_server(gguf, port, threads=2, ctx=2048, extra_args=(), timeout=300):
            *extra_args]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(list(map(str, cmd)), stdout=log, stderr=subprocess.STDOUT)
+    return wait_healthy(proc, port, f"llama-server (see {log_path})", timeout)
+
+
+def wait_healthy(proc, port, name, timeout=300):
+    """proc once GET 127.0.0.1:port/health answers 200; killed and RuntimeError if it exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -163,7 +168,7 @@ def start_server(gguf, port, threads=2, ctx=2048, extra_args=(), timeout=300):
     why = f"exited with {proc.returncode}" if proc.poll() is not None else f"not healthy after {timeout} s"
     proc.kill()
     proc.wait()
-    raise RuntimeError(f"llama-server {why}; see {log_path}")
+    raise RuntimeError(f"{name} {why}")
 
 
 def main():

@@ -241,12 +241,12 @@ def generate(model, input_ids, streamer=None, **kwargs):
 class TextDelta:
     """Turns a growing list of token ids into the newly completed text: whole UTF-8 characters only, cut
     exactly where the first `stop` string starts. Text that could be the start of a stop string is held
-    back until the next tokens tell; `stopped` is set once a stop string is seen."""
+    back until the next tokens tell; `stopped` is set once a stop string is seen, `stop_word` names it."""
 
     def __init__(self, tokenizer, stop=None):
         self.tok, self.ids, self.sent = tokenizer, [], 0
         self.stop = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
-        self.stopped = False
+        self.stopped, self.stop_word = False, ""
 
     def add(self, token_id: int) -> str:
         if self.stopped:
@@ -264,9 +264,10 @@ class TextDelta:
 
     def _take(self, text: str, final: bool) -> str:
         end = len(text)
-        hits = [i for i in (text.find(s) for s in self.stop) if i >= 0]
+        hits = [(i, s) for i, s in ((text.find(s), s) for s in self.stop) if i >= 0]
         if hits:
-            end, self.stopped = min(hits), True
+            end, self.stop_word = min(hits)
+            self.stopped = True
         elif not final:  # hold back a tail that a stop string could start with
             for s in self.stop:
                 k = next((k for k in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:k])), 0)

@@ -224,7 +224,8 @@ class Engine:
         slot.cache.length, slot.tokens = cached, []  # until this run ends, the slot holds nothing reusable
         t0 = time.perf_counter()
         t_first = None
-        new, finish, text = [], "length", TextDelta(self.tok, job.stop)
+        new, pieces, finish, text = [], [], "length", TextDelta(self.tok, job.stop)
+        newline = False
         ids = torch.tensor([job.ids], device=self.model.device)
         if job.max_new_tokens == 0:  # evaluate the prompt only (an editor warming the cache)
             self.model(ids[:, cached:], cache=slot.cache, last_only=True)
@@ -242,6 +243,7 @@ class Engine:
                     break
                 new.append(tid)
                 piece = text.add(tid)
+                pieces.append(piece)
                 job.emit("token", tid, piece)
                 if text.stopped:
                     finish = "stop"
@@ -249,21 +251,17 @@ class Engine:
                 if job.cancelled.is_set():
                     finish = "cancelled"
                     break
-                if (job.t_max_predict_ms is not None and "\n" in self.tok.decode(new)
-                        and (time.perf_counter() - t_first) * 1e3 > job.t_max_predict_ms):
+                newline = newline or (job.t_max_predict_ms is not None and "\n" in self.tok.decode([tid]))
+                if newline and (time.perf_counter() - t_first) * 1e3 > job.t_max_predict_ms:
                     finish = "time"
                     break
             it.close()
             tail = text.flush()
+            pieces.append(tail)
             if tail:
                 job.emit("token", None, tail)
         slot.tokens = (job.ids + new)[:slot.cache.length]
         t_end = time.perf_counter()
-        out = self.tok.decode(new, skip_special_tokens=True)
-        stop_word = ""
-        if text.stopped:
-            stop_word = min((s for s in job.stop if s in out), key=out.find)
-            out = out[:out.find(stop_word)]
-        return Result(text=out, tokens=new, finish=finish, stop_word=stop_word, prompt_tokens=len(job.ids),
+        return Result(text="".join(pieces), tokens=new, finish=finish, stop_word=text.stop_word, prompt_tokens=len(job.ids),
                       prompt_n=len(job.ids) - cached, cached=cached, prompt_ms=(t_first - t0) * 1e3,
                       predicted_ms=(t_end - t_first) * 1e3, truncated=job.truncated, kept=len(slot.tokens))

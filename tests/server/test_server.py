@@ -190,6 +190,20 @@ def test_tgi_samples_when_a_sampling_setting_is_given(server, model):
     assert hot[0] == hot[1] != greedy and hot[2] != hot[0]
 
 
+def test_stop_string_cuts_exactly(server, model):
+    """A stop string ends the completion where it starts, in the text, the stream and stopping_word."""
+    tok, prompt = model.tokenizer, "import os\nimport sys\n"
+    x = tok(prompt, return_tensors="pt").input_ids
+    free = tok.decode(model.generate(x, max_new_tokens=40, eos_token_id=[])[0, x.shape[1]:])
+    stop = free[free.index("\n") + 1:][:3]  # three characters from inside the text, past its first line
+    body = {"prompt": prompt, "n_predict": 40, "temperature": 0, "stop": [stop, "never written"], "ignore_eos": True}
+    status, r = server.post("/completion", body)
+    assert status == 200 and r["content"] == free[:free.index(stop)]
+    assert r["stop_type"] == "word" and r["stopping_word"] == stop
+    events = server.stream("/completion", {**body, "stream": True})
+    assert "".join(e["content"] for e in events) == r["content"] and events[-1]["stopping_word"] == stop
+
+
 def test_ollama_empty_prompt_loads(server):
     status, r = server.post("/api/generate", {"model": "tiny-santacoder"})
     assert status == 200 and r["done"] is True and r["done_reason"] == "load" and r["response"] == ""

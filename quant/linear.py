@@ -36,7 +36,7 @@ INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
 # From this many rows (tokens) on, dequantize-to-bf16 + one GEMM beats the CPU kernels, which are
 # compute-bound (~0.1 ms per row for an 8192 x 2048 layer). Measured: benchmarks/bench_linear.py --quant
 DEQUANT_MIN_ROWS = {"cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
-DEQUANT_MIN_ROWS_FP32 = {"cpu-int4": 128, "cpu-int8": 96}  # CPUs without fast bf16 GEMMs (measured on AVX2)
+DEQUANT_MIN_ROWS_FP32 = {"cpu-int4": 128, "cpu-int8": 96}  # no fast bf16 GEMMs (AVX2: int8 crossover between 64 and 128)
 DEQUANT_MAX_WEIGHTS = 2**25  # larger layers (the 49280-row lm_head) keep the kernel: the scratch would be 200 MB
 BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 

@@ -290,3 +290,91 @@ def test_hub_id_fetches_config_tokenizer_and_one_weight_format(tmp_path, monkeyp
     assert sum(f.startswith("model-") for f in fetched) >= 2  # every shard
     with torch.no_grad():
         assert torch.allclose(model(X).logits, ref(X).logits, atol=1e-4)
+
+
+def test_bad_shard_index_is_named(tmp_path):
+    reference_model().save_pretrained(tmp_path, safe_serialization=True, max_shard_size="100KB")
+    index = tmp_path / "model.safetensors.index.json"
+    for text, cause in [("{not json", "Expecting property name"), (json.dumps({"metadata": {}}), "'weight_map'")]:
+        index.write_text(text)
+        with pytest.raises(CheckpointError) as e:
+            SantaCoderForCausalLM.from_pretrained(tmp_path)
+        assert err(e).startswith(f"{index}: not a valid shard index (") and cause in err(e)
+
+
+def test_tensor_that_cannot_be_read_names_file_and_tensor(tmp_path, monkeypatch):
+    """A read error after the header was read (here an I/O error raised by a stand-in for the file handle)."""
+    import safetensors
+
+    save_reference(reference_model(), tmp_path)
+    real_open = safetensors.safe_open
+
+    class FailingHandle:
+        def __init__(self, *args, **kwargs):
+            self.real = real_open(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def get_tensor(self, name):
+            if name == "transformer.h.1.mlp.c_proj.weight":
+                raise OSError(5, "Input/output error")
+            return self.real.get_tensor(name)
+
+    monkeypatch.setattr(safetensors, "safe_open", FailingHandle)
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained(tmp_path)
+    assert err(e) == (f"{tmp_path / 'model.safetensors'}: tensor transformer.h.1.mlp.c_proj.weight could not be read "
+                      "([Errno 5] Input/output error)")
+
+
+def test_lm_head_of_the_wrong_shape_is_named(tmp_path):
+    save_reference(reference_model(), tmp_path)
+    _rewrite(tmp_path, lambda sd: sd.__setitem__("lm_head.weight", torch.zeros(98, 64)))
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained(tmp_path)
+    assert err(e) == f"{tmp_path}: lm_head.weight expected (97, 64) got (98, 64)"
+    _rewrite(tmp_path, lambda sd: sd.__setitem__("lm_head.weight", sd["transformer.wte.weight"].clone()))
+    assert SantaCoderForCausalLM.from_pretrained(tmp_path).lm_head.weight.shape == (97, 64)  # a right copy is fine
+
+
+@pytest.mark.parametrize("files,message", [
+    (["model.safetensors", "tokenizer.json"], "owner/model: the hub repository has no config.json"),
+    (["config.json", "tokenizer.json", "README.md"],
+     "owner/model: the hub repository has none of model.safetensors.index.json, model.safetensors, "
+     "pytorch_model.bin.index.json, pytorch_model.bin"),
+])
+def test_hub_repo_without_config_or_weights(monkeypatch, files, message):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, revision=None: files)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("nothing is downloaded"))
+    monkeypatch.setattr(loading, "hub_reachable", lambda: True)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained("owner/model")
+    assert err(e) == message
+
+
+def test_missing_tokenizer_is_named(tmp_path):
+    from modeling.tokenizer import load_tokenizer
+
+    save_reference(reference_model(), tmp_path)
+    with pytest.raises(CheckpointError) as e:
+        load_tokenizer(tmp_path)
+    assert err(e) == f"{tmp_path}: no tokenizer files (tokenizer.json or vocab.json + merges.txt)"
+
+
+def test_sharded_bin_index_loads(tmp_path):
+    ref = reference_model(multi_query=False)
+    state = ref.state_dict()
+    names = sorted(state)
+    shards = {f"pytorch_model-0000{i + 1}-of-00002.bin": names[i::2] for i in range(2)}
+    for file, keys in shards.items():
+        torch.save({k: state[k].clone() for k in keys}, tmp_path / file)
+    weight_map = {k: file for file, keys in shards.items() for k in keys}
+    (tmp_path / "pytorch_model.bin.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    ref.config.to_json_file(tmp_path / "config.json")
+    model = SantaCoderForCausalLM.from_pretrained(tmp_path, dtype="fp32")
+    with torch.no_grad():
+        assert torch.allclose(logits(model), ref(X).logits, atol=1e-4)

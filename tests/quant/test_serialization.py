@@ -35,13 +35,15 @@ def int4_folder(tiny_path, tmp_path_factory):
     return out
 
 
-def edited(folder, tmp_path, **changes):
+def edited(folder, tmp_path, drop=(), **changes):
     import shutil
 
     dst = str(tmp_path / "edited")
     shutil.copytree(folder, dst)
     cfg = json.load(open(os.path.join(dst, "config.json")))
     cfg["quantization_config"].update(changes)
+    for key in drop:
+        del cfg["quantization_config"][key]
     json.dump(cfg, open(os.path.join(dst, "config.json"), "w"))
     return dst
 
@@ -52,11 +54,44 @@ def edited(folder, tmp_path, **changes):
     (dict(bits=8), "transformer.h.0.attn.c_attn.qweight expected (64, 384) got (32, 384)"),
     (dict(group_size=64), "transformer.h.0.attn.c_attn.qzeros expected (4, 48) got (2, 48)"),
     (dict(bits=3), "bits=3 is not supported"),
+    (dict(drop=["bits"]), "config.json: quantization_config has no 'bits'"),
+    (dict(modules_in_block_to_quantize=[["attn.c_attn"], ["mlp.gate_proj"]]),
+     "config.json: quantization_config.modules_in_block_to_quantize names unknown modules ['mlp.gate_proj']"),
+    (dict(quant_method="bitsandbytes"), "config.json: quantization_config has neither load_in_8bit nor load_in_4bit set"),
+    (dict(modules_in_block_to_quantize=[["mlp.c_fc"], ["mlp.c_proj"]]),  # attn stored quantized, config says plain
+     "missing tensors: transformer.h.0.attn.c_attn.weight"),
 ])
 def test_config_that_disagrees_is_a_one_line_error(int4_folder, tmp_path, changes, message):
     with pytest.raises(CheckpointError) as e:
         SantaCoderForCausalLM.from_pretrained(edited(int4_folder, tmp_path, **changes))
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_quantized_tensor_of_the_wrong_dtype_is_named(int4_folder, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = edited(int4_folder, tmp_path)
+    state = load_file(os.path.join(folder, "model.safetensors"))
+    state["transformer.h.2.mlp.c_fc.qweight"] = state["transformer.h.2.mlp.c_fc.qweight"].long()
+    save_file(state, os.path.join(folder, "model.safetensors"))
+    with pytest.raises(CheckpointError) as e:
+        SantaCoderForCausalLM.from_pretrained(folder)
+    assert str(e.value) == f"{folder}: tensors of the wrong shape or dtype: transformer.h.2.mlp.c_fc.qweight expected dtype int32 got int64"
+
+
+def test_partial_modules_in_block_to_quantize(tiny_path, tmp_path):
+    """Only the MLP quantized: attention stays a plain Linear in the file and after loading."""
+    model = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16),
+                      QuantConfig(method="rtn", modules=("mlp.c_fc", "mlp.c_proj")))
+    model.save_pretrained(str(tmp_path / "q"))
+    qc = json.load(open(tmp_path / "q" / "config.json"))["quantization_config"]
+    assert qc["modules_in_block_to_quantize"] == [["mlp.c_fc"], ["mlp.c_proj"]]
+    loaded = SantaCoderForCausalLM.from_pretrained(str(tmp_path / "q"))
+    block = loaded.transformer.h[1]
+    assert isinstance(block.mlp.c_fc, GPTQLinear) and isinstance(block.mlp.c_proj, GPTQLinear)
+    assert not isinstance(block.attn.c_attn, GPTQLinear) and not isinstance(block.attn.c_proj, GPTQLinear)
+    with torch.inference_mode():
+        assert torch.equal(model(X).logits, loaded(X).logits)
 
 
 def test_sharded_save_loads_and_a_missing_shard_is_named(tiny_path, tmp_path, int4_folder):

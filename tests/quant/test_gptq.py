@@ -66,78 +66,78 @@ def test_damping_grows_until_cholesky_works_and_then_gives_up(caplog):
     with caplog.at_level(logging.WARNING):
         *_, damp = gptq_quantize_weight(W, indefinite, 4, -1, name="h.0.mlp.c_fc")
     assert damp >= 1 and "h.0.mlp.c_fc: Hessian not positive definite" in caplog.text
-    with pytest.raises(RuntimeError, match="h.0.mlp.c_proj: GPTQ Hessian is not positive definite"):
+    with pytest.raises(RuntimeError, match="h.0.mlp.c_proj: GPTQ Hessian is not positive definite") as e:
         gptq_quantize_weight(W, torch.tensor([[1.0, 1e6], [1e6, 1.0]]), 4, -1, name="h.0.mlp.c_proj")
+    assert "\n" not in str(e.value)
 
 
-# -- the small trained model ---------------------------------------------------------------------------------
-N_SAMPLES, SEQ_LEN = 32, 256
+def textbook_gptq(W, H, bits, group_size, sym, damp=0.01):
+    """GPTQ as written in the paper's Algorithm 1 without its lazy batches: one column at a time, each
+    group's parameters taken from its error-updated columns when the group starts."""
+    from quant.primitives import quant_params
+
+    W, maxq = W.double().clone(), 2**bits - 1
+    H = H.double() + damp * torch.diag(H).mean() * torch.eye(len(H), dtype=torch.float64)
+    U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    Q = torch.zeros(W.shape, dtype=torch.uint8)
+    for j in range(W.shape[1]):
+        if j % group_size == 0:
+            scale, zero = quant_params(W[:, j:j + group_size], bits, sym)
+            scale = scale.half().double()
+        q = torch.clamp(torch.round(W[:, j] / scale) + zero, 0, maxq)
+        Q[:, j] = q.to(torch.uint8)
+        err = (W[:, j] - scale * (q - zero)) / U[j, j]
+        W[:, j:] -= err[:, None] * U[j, j:][None, :]
+    return Q
 
 
-@pytest.fixture(scope="module")
-def ppl(tiny_path):
-    """Held-out perplexity of the bf16 model and of each quantized variant (computed once)."""
-    base = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)
-    held_out = cd.eval_blocks(base.tokenizer, "heldout", SEQ_LEN)
-    cal = cd.calibration_blocks(base.tokenizer, "bundled", N_SAMPLES, SEQ_LEN, seed=0)
-    result, models = {"bf16": perplexity(base, held_out)}, {}
-    variants = {
-        "rtn4": QuantConfig(method="rtn", bits=4), "gptq4": QuantConfig(method="gptq", bits=4),
-        "gptq4-act": QuantConfig(method="gptq", bits=4, act_order=True),
-        "rtn8": QuantConfig(method="rtn", bits=8, group_size=-1), "gptq8": QuantConfig(method="gptq", bits=8, group_size=-1),
-    }
-    for name, qc in variants.items():
-        m = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)
-        quantize_(m, qc, calibration=cal)
-        result[name], models[name] = perplexity(m, held_out), m
-    result["models"] = models
-    return result
+@pytest.mark.parametrize("sym", [True, False], ids=["sym", "asym"])
+@pytest.mark.parametrize("group_size", [64, 256], ids=["g64", "g256-crossing-lazy-batches"])
+def test_lazy_batched_gptq_equals_the_textbook_loop(sym, group_size):
+    """Groups of 256 span two 128-column lazy batches: their parameters must see every earlier update."""
+    W, X = correlated_layer(out_f=64, in_f=512, rows=4096)
+    h = Hessian(512)
+    h.add(X)
+    q, scales, zeros, g_idx, _ = gptq_quantize_weight(W, h.H, 4, group_size, sym=sym, block_size=128)
+    ref = textbook_gptq(W, h.H, 4, group_size, sym)
+    assert (q == ref).float().mean() > 0.999  # fp32 against fp64: a rare rounding tie may flip
+    assert (zeros == 8).all() if sym else not (zeros == 8).all()
+    rq, rs, rz = quantize_groupwise(W, 4, group_size, sym=sym)
+    assert output_error(W, dequantize_groupwise(q, scales, zeros, g_idx), X) < \
+        0.75 * output_error(W, dequantize_groupwise(rq, rs, rz), X)
 
 
-def delta(ppl, name):
-    return ppl[name] / ppl["bf16"] - 1
+def test_static_groups_without_act_order_take_the_original_weights_scales():
+    W, X = correlated_layer()
+    h = Hessian(256)
+    h.add(X)
+    _, static, *_ = gptq_quantize_weight(W, h.H, 4, 64, static_groups=True)
+    _, dynamic, *_ = gptq_quantize_weight(W, h.H, 4, 64)
+    _, rtn, _ = quantize_groupwise(W, 4, 64)
+    assert torch.equal(static, rtn.half().float())  # every group's scale from W before any update
+    assert torch.equal(dynamic[:, 0], static[:, 0]) and not torch.equal(dynamic[:, 1:], static[:, 1:])
 
 
-def test_gptq_int4_beats_rtn_int4(ppl):
-    assert ppl["gptq4"] < ppl["rtn4"]
-    assert delta(ppl, "gptq4") < 0.5 * delta(ppl, "rtn4")  # measured: +3.2% against +11.9%
-
-
-def test_int4_gptq_delta_within_measured_bound(ppl):
-    # measured on this fixture (32 x 256 calibration tokens, bf16): +3.2% without act-order, +3.1% with
-    assert delta(ppl, "gptq4") < 0.05
-    assert delta(ppl, "gptq4-act") < 0.05
-
-
-def test_int8_delta_at_most_half_a_percent(ppl):  # measured: RTN +0.26%, GPTQ +0.16%
-    assert abs(delta(ppl, "rtn8")) <= 0.005 and abs(delta(ppl, "gptq8")) <= 0.005
-
-
-def test_act_order_model_permutes_and_round_trips(ppl, tmp_path):
-    m = ppl["models"]["gptq4-act"]
-    layers = [mod for mod in m.modules() if isinstance(mod, GPTQLinear)]
-    assert all(mod.perm is not None for mod in layers)  # act-order groups: g_idx not sorted, columns permuted at load
-    m.save_pretrained(str(tmp_path / "q"))
-    loaded = SantaCoderForCausalLM.from_pretrained(str(tmp_path / "q"), dtype=torch.bfloat16)
-    x = torch.randint(0, 2000, (2, 48), generator=torch.Generator().manual_seed(0))
-    assert torch.equal(m(x).logits, loaded(x).logits)
-    assert torch.equal(m.generate(x[:1], max_new_tokens=16), loaded.generate(x[:1], max_new_tokens=16))
-
-
-def test_block_by_block_on_another_device_gives_the_same_model(tiny_path):
-    """The path --device cuda takes (each block moved to the device and back), run with "cpu:0" here."""
-    cal = cd.calibration_blocks(SantaCoderForCausalLM.from_pretrained(tiny_path).tokenizer, n_samples=4, seq_len=128)
-    states = []
-    for device in (None, "cpu:0"):
-        m = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)
-        quantize_(m, QuantConfig(method="gptq", bits=4, act_order=True), calibration=cal, device=device)
-        states.append(m.state_dict())
-    assert states[0].keys() == states[1].keys()
-    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
-
-
-def test_calibration_must_be_token_blocks(tiny_path):
-    model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)
-    for bad in (torch.zeros(0, 16, dtype=torch.long), torch.zeros(16, dtype=torch.long), torch.zeros(2, 16)):
-        with pytest.raises(ValueError, match="calibration must be token ids of shape"):
-            quantize_(model, QuantConfig(method="gptq"), calibration=bad)
+def test_dead_input_columns_and_an_all_zero_group():
+    """Inputs that are always zero (dead Hessian columns, here three single ones and a whole group): their
+    weights are stored as exact zeros, no error flows into them, and the all-zero group gets scale 1."""
+    W, X = correlated_layer()
+    dead = [5, 77, 200, *range(128, 192)]
+    X[:, dead] = 0
+    h = Hessian(256)
+    h.add(X)
+    for sym in (True, False):
+        for act_order in (False, True):
+            q, scales, zeros, g_idx, damp = gptq_quantize_weight(W, h.H, 4, 64, sym=sym, act_order=act_order)
+            Wq = dequantize_groupwise(q, scales, zeros, g_idx)
+            assert damp == 0.01 and torch.isfinite(Wq).all()
+            assert (Wq[:, dead] == 0).all()
+            if not act_order:
+                assert (scales[:, 2] == 1).all()
+            rq, rs, rz = quantize_groupwise(W, 4, 64, sym=sym)
+            ratio = output_error(W, Wq, X) / output_error(W, dequantize_groupwise(rq, rs, rz), X)
+            assert ratio < 0.9  # measured 0.81 in column order, 0.43 with act-order (sym and asym)
+    W[:, 128:192] = 0  # round-to-nearest of an all-zero group
+    for sym in (True, False):
+        rq, rs, rz = quantize_groupwise(W, 4, 64, sym=sym)
+        assert (rs[:, 2] == 1).all() and (dequantize_groupwise(rq, rs, rz)[:, 128:192] == 0).all()

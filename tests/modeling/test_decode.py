@@ -82,6 +82,37 @@ def test_decode_mode_choice_and_errors(tmp_path):
         model.generate([[1, 2], [0, 0]], attention_mask=[[1, 1], [0, 0]], max_new_tokens=2)
 
 
+def test_a_failed_graph_capture_decodes_eagerly_with_a_warning(tmp_path, monkeypatch, caplog):
+    """Capture failing (a stand-in for a kernel CUDA cannot record, driven on CPU): a warning, the eager
+    static step's logits, and no further graph attempts on that model."""
+    import contextlib
+    import logging
+    import types
+
+    model = SantaCoderForCausalLM.from_pretrained(save_reference(reference_model(), tmp_path), dtype="fp32")
+    ids, mask = left_padded(97, [5, 9])
+    tokens = torch.randint(1, 97, (8, 2), generator=torch.Generator().manual_seed(2))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("operation not permitted when stream is capturing\nsecond line")
+
+    monkeypatch.setattr(torch.cuda, "device", lambda dev: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "Stream", refuse)
+    with torch.inference_mode():
+        eager, _ = static_logits(model, ids, mask, tokens, "eager")
+        dec = StaticDecoder(model, 2, ids.shape[1] + len(tokens), mode="eager")
+        dec.mode = "graph"  # as built for a GPU model
+        with caplog.at_level(logging.WARNING):
+            out = [dec.prefill(ids, mask)] + [dec.step(t).clone() for t in tokens[:-1]]
+    assert "CUDA graph capture failed (RuntimeError: operation not permitted when stream is capturing); " \
+           "decoding eagerly" in caplog.text
+    assert dec.mode == "eager" and dec.graph is None and torch.equal(torch.stack(out), eager)
+    gpu = types.SimpleNamespace(device=torch.device("cuda"))
+    assert decode_mode(gpu, 1, None) == "graph" and decode_mode(gpu, 9, None) == "dynamic"
+    gpu.graphs_failed = model.graphs_failed
+    assert decode_mode(gpu, 1, None) == "dynamic"  # the model that failed once is not captured again
+
+
 def test_only_layers_with_a_fixed_kernel_are_graph_safe():
     """GPTQ's dequantize fallback reads values back to the host (not capturable): it opts out of graphs."""
     from quant import GPTQLinear

@@ -43,6 +43,23 @@ def test_sampling_with_seed_is_reproducible_and_differs_across_seeds(model):
     assert not torch.equal(a, greedy)
 
 
+def test_temperature_reshapes_the_distribution(model):
+    """Draw frequencies follow softmax(logits / temperature); through generate(), a tiny temperature is
+    greedy and a large one is not."""
+    from modeling.generation import sample_next
+
+    logits = torch.tensor([[2.0, 1.0, 0.0]]).repeat(6000, 1)
+    for t in (0.5, 1.0, 2.0):
+        draws = sample_next(logits, True, t, None, None, torch.Generator().manual_seed(0))
+        freq = torch.bincount(draws, minlength=3) / len(draws)
+        assert torch.allclose(freq, torch.softmax(logits[0] / t, dim=-1), atol=0.02), (t, freq)
+    x = torch.randint(1, 97, (2, 6), generator=torch.Generator().manual_seed(8))
+    greedy = model.generate(x, max_new_tokens=24, eos_token_id=[])
+    kw = dict(max_new_tokens=24, do_sample=True, seed=1, eos_token_id=[])
+    assert torch.equal(model.generate(x, temperature=0.01, **kw), greedy)
+    assert not torch.equal(model.generate(x, temperature=1.0, **kw), model.generate(x, temperature=3.0, **kw))
+
+
 def test_top_k_1_is_greedy_and_top_p_restricts_the_support(model):
     x = torch.randint(1, 97, (1, 6), generator=torch.Generator().manual_seed(9))
     greedy = model.generate(x, max_new_tokens=16, eos_token_id=[])

@@ -110,6 +110,40 @@ def test_batched_prompts_with_tokenizer_padding(model):
         assert out[i, enc.input_ids.shape[1]:].tolist() == single[0, x.shape[1]:].tolist()
 
 
+def test_stop_strings_in_a_batch_end_each_row_on_its_own(model):
+    tok = model.tokenizer
+    prompts = ["import os\nimport sys\n", "def add(a, b):\n"]
+    enc = tok(prompts, return_tensors="pt", padding=True)
+    T = enc.input_ids.shape[1]
+    out = model.generate(enc.input_ids, attention_mask=enc.attention_mask, max_new_tokens=30, stop="\n",
+                         eos_token_id=[])
+    lengths = []
+    for i, p in enumerate(prompts):
+        x = tok(p, return_tensors="pt").input_ids
+        single = model.generate(x, max_new_tokens=30, stop="\n", eos_token_id=[])[0, x.shape[1]:].tolist()
+        assert "\n" in tok.decode(single[-1:]) and "\n" not in tok.decode(single[:-1])  # its last token stops it
+        row = out[i, T:].tolist()
+        assert row[:len(single)] == single  # the same tokens up to its own stop...
+        assert all(t == model.config.pad_token_id for t in row[len(single):])  # ...then padding
+        lengths.append(len(single))
+    assert lengths[0] != lengths[1] and out.shape[1] == T + max(lengths)  # rows stopped at different steps
+
+
+def test_streamed_text_never_splits_a_character(model):
+    """Characters that take several byte tokens are held back until whole: no piece holds U+FFFD."""
+    from modeling.generation import TextDelta
+
+    tok = model.tokenizer
+    text = "s = 'caf\u00e9 \u2192 \U0001F600 \u4e2d\u6587'\n"
+    ids = tok(text).input_ids
+    split = [k for k in range(1, len(ids)) if tok.decode(ids[:k]).endswith("\ufffd")]
+    assert len(split) >= 3, "the fixture's tokenizer splits these characters into byte tokens"
+    delta = TextDelta(tok)
+    pieces = [delta.add(i) for i in ids]
+    assert all(pieces[k - 1] == "" for k in split)  # held back while the character is incomplete
+    assert "\ufffd" not in "".join(pieces) and "".join(pieces) + delta.flush() == text
+
+
 def stop_inside_a_token(tok, new):
     """A 2-character stop string that starts inside a token of the greedy completion `new` (after its
     first character) and occurs nowhere earlier; returns (stop, index of that token, text before the stop)."""

@@ -50,14 +50,19 @@ def test_sqnr_vs_fp_linear(bits, group_size, bound):
     assert sqnr(ref, q(x.to(torch.bfloat16)).float() - q.bias.float()) > bound
 
 
-def test_bias_kept_and_optional():
+@pytest.mark.parametrize("bits,group_size", [(4, 128), (8, -1)])
+def test_bias_kept_and_optional(bits, group_size):
     lin = gaussian_linear()
-    q = GPTQLinear.from_linear(lin, 4, 128)
+    q = GPTQLinear.from_linear(lin, bits, group_size).prepare(torch.bfloat16)
     assert torch.equal(q.bias, lin.bias.detach().half())
     nobias = nn.Linear(512, 256, bias=False)
-    qn = GPTQLinear.from_linear(nobias, 4, 128).prepare(torch.bfloat16)
+    with torch.no_grad():
+        nobias.weight.copy_(lin.weight)
+    qn = GPTQLinear.from_linear(nobias, bits, group_size).prepare(torch.bfloat16)
     assert qn.bias is None and "bias" not in dict(qn.named_buffers())
-    assert qn(X.to(torch.bfloat16)).shape == (5, 256)
+    x = X.to(torch.bfloat16)
+    assert sqnr(X @ qn.dequantize().t(), qn(x).float()) > 40  # the same weight, nothing added
+    assert sqnr(lin.bias.detach().expand(5, -1), (q(x) - qn(x)).float()) > 35  # the bias, added once
 
 
 @pytest.mark.parametrize("bits", [4, 8])
@@ -213,3 +218,37 @@ def test_kernel_layout_built_in_column_chunks(monkeypatch, bits, group_size, act
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
     x = X.to(torch.bfloat16)
     assert sqnr(x.float() @ m.dequantize().t() + m.bias.float(), m(x).float()) > 40
+
+
+def test_int4_with_rows_not_a_multiple_of_the_layout_block():
+    """48 rows: torch's converter builds the int4 layout (not read back), so qweight is kept and long
+    prompts stay on the kernel; 40 rows (not a multiple of 16): no int4 kernel at all."""
+    lin = gaussian_linear(512, 48)
+    m = GPTQLinear.from_linear(lin, 4, 128)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    m.prepare(torch.bfloat16)
+    assert m.kernel == "cpu-int4" and m.qweight is not None and m.gemm_from_rows == float("inf")
+    x = torch.randn(200, 512, generator=torch.Generator().manual_seed(7))
+    ref = x @ m.dequantize().t() + m.bias.float()
+    assert sqnr(ref, m(x.to(torch.bfloat16)).float()) > 40
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    odd = GPTQLinear.from_linear(gaussian_linear(512, 40), 4, 128).prepare(torch.bfloat16)
+    assert odd.kernel == "dequantize"
+    assert sqnr(x[:5] @ odd.dequantize().t() + odd.bias.float(), odd(x[:5].to(torch.bfloat16)).float()) > 40
+
+
+@pytest.mark.parametrize("bits,group_size", [(4, 128), (8, -1)])
+def test_layers_past_the_dequantize_size_cutoff_keep_the_kernel_for_long_prompts(bits, group_size, monkeypatch):
+    """The lm_head (49280 x 2048) would need a 200 MB scratch to dequantize: layers over
+    DEQUANT_MAX_WEIGHTS run long prompts through the kernel, row by row identical to short calls."""
+    import quant.linear as ql
+
+    lin = gaussian_linear()
+    monkeypatch.setattr(ql, "DEQUANT_MAX_WEIGHTS", 512 * 256)
+    assert GPTQLinear.from_linear(lin, bits, group_size).prepare(torch.bfloat16).gemm_from_rows < 1000
+    monkeypatch.setattr(ql, "DEQUANT_MAX_WEIGHTS", 512 * 256 - 1)
+    m = GPTQLinear.from_linear(lin, bits, group_size).prepare(torch.bfloat16)
+    assert m.gemm_from_rows == float("inf")
+    monkeypatch.setattr(m, "_dequantized_for_gemm", lambda: pytest.fail("a large layer must not dequantize"))
+    x = torch.randn(300, 512, generator=torch.Generator().manual_seed(8)).to(torch.bfloat16)
+    assert torch.equal(m(x), torch.cat([m(x[i:i + 20]) for i in range(0, 300, 20)]))

@@ -119,3 +119,38 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tiny_path):
     rc, out, err = interrupt_when([sys.executable, "generate.py", tiny_path, "--prompt", "def main():\n",
                                    "--max-new-tokens", "500", "--dtype", "fp32"], "stdout", b"def main():")
     assert rc == 130 and err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+
+
+def test_sampling_flags_and_spm_reach_the_model(tiny_path, capsys):
+    """--temperature/--top-k/--top-p/--seed print the API's seeded sample (each flag changes that sample here),
+    and --fim-mode spm prints the middle of the SPM prompt (not the PSM one)."""
+    import generate
+
+    model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="fp32")
+    tok = model.tokenizer
+    prompt = "def parse(line):\n"
+    ids = tok(prompt, return_tensors="pt").input_ids
+
+    def sample(**kw):
+        out = model.generate(ids, max_new_tokens=24, do_sample=True, **kw)
+        return prompt + tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True) + "\n"
+
+    flags = dict(temperature=1.3, top_k=3, top_p=0.8, seed=3)
+    expected = sample(**flags)
+    for change in (dict(temperature=1.0), dict(top_k=None), dict(top_p=None), dict(seed=4)):
+        assert sample(**{**flags, **change}) != expected, change
+    capsys.readouterr()
+    assert generate.main([tiny_path, "--prompt", prompt, "--max-new-tokens", "24", "--dtype", "fp32",
+                          "--temperature", "1.3", "--top-k", "3", "--top-p", "0.8", "--seed", "3"]) == 0
+    assert capsys.readouterr().out == expected
+
+    prefix, suffix = "def add(a, b):\n    ", "\n\nprint(add(1, 2))\n"
+    middles = {}
+    for mode in ("psm", "spm"):
+        x = tok(fim_prompt(prefix, suffix, mode=mode), return_tensors="pt").input_ids
+        middles[mode] = extract_middle(model.generate(x, max_new_tokens=24)[0], tok,
+                                       prefix=prefix if mode == "spm" else None)
+    assert middles["spm"] != middles["psm"]
+    assert generate.main([tiny_path, "--fim-prefix", prefix, "--fim-suffix", suffix, "--fim-mode", "spm",
+                          "--max-new-tokens", "24", "--dtype", "fp32"]) == 0
+    assert capsys.readouterr().out == middles["spm"] + "\n"

@@ -112,3 +112,21 @@ def test_binary_files_are_refused_alone_and_skipped_in_folders(tmp_path, caplog)
     (tmp_path / "code.py").unlink()
     with pytest.raises(ValueError, match=r"no text in its 2 files \(2 binary, 0 empty\)"):
         cd.load_texts(str(tmp_path))
+
+
+@pytest.mark.parametrize("fim_rate,spm_rate", [(1.0, 0.0), (1.0, 1.0), (0.5, 0.5)])
+def test_fim_and_spm_shares_of_the_documents(tok, fim_rate, spm_rate):
+    """Each document: FIM with probability fim_rate, in SPM order (<fim-prefix><fim-suffix>...) for a
+    spm_rate share of those; counted over the whole bundled corpus."""
+    import random
+
+    texts = cd.load_texts("bundled") * 8
+    stream = cd._token_stream(tok, texts, random.Random(0), fim_rate, spm_rate)
+    pre, suf, eos = (tok.convert_tokens_to_ids(t) for t in ("<fim-prefix>", "<fim-suffix>", "<|endoftext|>"))
+    starts = [i for i, t in enumerate(stream) if t == pre]
+    spm = sum(stream[i + 1] == suf for i in starts)  # a PSM document with an empty prefix looks the same: rare
+    n = stream.count(eos)
+    assert n == len(texts) > 500
+    fim_share, spm_share = len(starts) / n, spm / max(len(starts), 1)
+    assert abs(fim_share - fim_rate) < 0.1, fim_share
+    assert abs(spm_share - spm_rate) < 0.1 if 0 < spm_rate < 1 else abs(spm_share - spm_rate) < 0.02, spm_share

@@ -36,7 +36,8 @@ def parse_args(argv=None):
                    help="columns per scale; -1 = whole row (default: 128 for int4, -1 for int8)")
     p.add_argument("--asym", action="store_true", help="asymmetric (a zero point per group) instead of symmetric")
     p.add_argument("--act-order", action="store_true", help="GPTQ desc_act: columns in decreasing Hessian order")
-    p.add_argument("--static-groups", action="store_true", help="with --act-order: groups fixed in column order")
+    p.add_argument("--static-groups", action="store_true",
+                   help="group scales from the weights before GPTQ updates them (with --act-order: groups stay in column order)")
     p.add_argument("--damp-percent", type=float, default=DEFAULTS.damp_percent)
     p.add_argument("--lm-head", action=argparse.BooleanOptionalAction, default=None,
                    help="also quantize an untied lm_head (default: on for int4)")

@@ -21,10 +21,17 @@ def files(folder):
 
 @pytest.fixture(scope="module")
 def two_runs(tiny_path, tmp_path_factory):
+    """The same command twice: in this process, and in a fresh one."""
+    import subprocess
+
+    from conftest import ROOT
+
     root = tmp_path_factory.mktemp("q")
     outs = [str(root / "a"), str(root / "b")]
-    for out in outs:
-        assert quantize.main([tiny_path, "--out", out, "--act-order", *FAST]) == 0
+    assert quantize.main([tiny_path, "--out", outs[0], "--act-order", *FAST]) == 0
+    run = subprocess.run([sys.executable, "quantize.py", tiny_path, "--out", outs[1], "--act-order", *FAST], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
     return outs
 
 
@@ -54,6 +61,33 @@ def test_quantized_folder_generates_left_to_right_and_fim(two_runs, tiny_path, c
     capsys.readouterr()
     assert generate.main([two_runs[0], "--fim-prefix", prefix, "--fim-suffix", suffix, "--max-new-tokens", "12"]) == 0
     assert capsys.readouterr().out == middle + "\n" and middle.strip()
+
+
+def test_seed_fim_rate_and_eval(two_runs, tiny_path, tmp_path, monkeypatch, capsys):
+    """--seed and --fim-rate choose the calibration blocks (here: other blocks, no FIM tokens, other codes);
+    --eval prints the perplexity of the source and of the saved folder on held-out code."""
+    import re
+
+    from quant.evaluate import perplexity
+
+    seen = []
+    real = calibration_data.calibration_blocks
+    monkeypatch.setattr(calibration_data, "calibration_blocks", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    out = str(tmp_path / "q")
+    capsys.readouterr()
+    assert quantize.main([tiny_path, "--out", out, "--act-order", *FAST, "--seed", "1", "--fim-rate", "0", "--eval"]) == 0
+    fp = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)
+    tok = fp.tokenizer
+    assert len(seen) == 1 and torch.equal(seen[0], real(tok, "bundled", 8, 128, fim_rate=0.0, seed=1))
+    fim = [tok.convert_tokens_to_ids(t) for t in ("<fim-prefix>", "<fim-middle>", "<fim-suffix>")]
+    assert not torch.isin(seen[0], torch.tensor(fim)).any()
+    assert not torch.equal(seen[0], real(tok, "bundled", 8, 128, seed=0))  # the default run's blocks
+    assert files(out)["model.safetensors"] != files(two_runs[0])["model.safetensors"]
+    m = re.search(r"perplexity on held-out code: ([\d.]+) -> ([\d.]+) \(([+-][\d.]+)%\)", capsys.readouterr().err)
+    held_out = calibration_data.eval_blocks(tok, "heldout", 128)
+    before, after = perplexity(fp, held_out), perplexity(SantaCoderForCausalLM.from_pretrained(out), held_out)
+    assert m and m.groups() == (f"{before:.3f}", f"{after:.3f}", f"{100 * (after / before - 1):+.2f}")
+    assert after > before
 
 
 def test_existing_destination_needs_force(two_runs, tiny_path, capsys):

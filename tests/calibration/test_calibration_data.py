@@ -56,25 +56,26 @@ def test_user_sources_folder_glob_file_jsonl(tmp_path):
     assert cd.load_texts(str(tmp_path / "d.jsonl")) == ["x = 1", "y = 2"]
 
 
+def one_line_error(match, fn, *args, **kwargs):
+    with pytest.raises(ValueError, match=match) as e:
+        fn(*args, **kwargs)
+    assert "\n" not in str(e.value), str(e.value)
+
+
 def test_bad_sources(tmp_path, tok):
-    with pytest.raises(ValueError, match="no .py/.java/.js/.txt/.jsonl files found"):
-        cd.load_texts(str(tmp_path))
+    one_line_error("no .py/.java/.js/.txt/.jsonl files found", cd.load_texts, str(tmp_path))
     (tmp_path / "empty.py").write_text("  \n")
-    with pytest.raises(ValueError, match="no text in its 1 files"):
-        cd.load_texts(str(tmp_path))
+    one_line_error("no text in its 1 files", cd.load_texts, str(tmp_path))
     (tmp_path / "bad.jsonl").write_text('{"code": "x"}\n')
-    with pytest.raises(ValueError, match=r"bad.jsonl:1: no string field 'text' or 'content'"):
-        cd.load_texts(str(tmp_path / "bad.jsonl"))
+    one_line_error(r"bad.jsonl:1: no string field 'text' or 'content'", cd.load_texts, str(tmp_path / "bad.jsonl"))
     (tmp_path / "broken.jsonl").write_text('{"text": \n')
-    with pytest.raises(ValueError, match=r"broken.jsonl:1: not valid JSON"):
-        cd.load_texts(str(tmp_path / "broken.jsonl"))
+    one_line_error(r"broken.jsonl:1: not valid JSON", cd.load_texts, str(tmp_path / "broken.jsonl"))
     small = tmp_path / "small"
     small.mkdir()
     (small / "s.py").write_text("x = 1\n")
-    with pytest.raises(ValueError, match="fewer than one block of seq_len=64"):
-        cd.calibration_blocks(tok, str(small), n_samples=4, seq_len=64)
-    with pytest.raises(ValueError, match="n_samples=0"):
-        cd.calibration_blocks(tok, n_samples=0)
+    one_line_error("fewer than one block of seq_len=64", cd.calibration_blocks, tok, str(small), n_samples=4, seq_len=64)
+    one_line_error("n_samples=0", cd.calibration_blocks, tok, n_samples=0)
+    one_line_error(r"fim_rate=1.5 and spm_rate=0.5 must lie in \[0, 1\]", cd.calibration_blocks, tok, fim_rate=1.5)
 
 
 def test_blocks_are_deterministic_distinct_and_carry_fim_tokens(tok):

@@ -81,8 +81,11 @@ def test_fp16_2048_prompt_and_512_new_tokens_stay_finite():
         logits32 = m32(fed).logits[0, 1535:]
     db = sqnr(logits32, logits16)
     assert db > 65, f"fp16 decode logits SQNR {db:.1f} dB"  # measured 70.5
-    out = m16.generate(torch.randint(0, 512, (1, 2048)), max_new_tokens=512, eos_token_id=[], truncate=True)
-    assert out.shape == (1, 2048)
+    # generate() with a 2048-token prompt: its last 1536 tokens kept, then the same 512 greedy tokens
+    head = torch.randint(0, 512, (1, 512), generator=torch.Generator().manual_seed(9))
+    out = m16.generate(torch.cat([head, ids], dim=1), max_new_tokens=512, eos_token_id=[], truncate=True,
+                       decode="eager")
+    assert torch.equal(out[0], torch.cat([ids[0], logits16.argmax(-1)]))
 
 
 @pytest.mark.gpu

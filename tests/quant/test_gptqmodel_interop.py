@@ -43,7 +43,7 @@ def test_gptqmodel_checkpoint_loads_in_ours(tiny_path, tmp_path, monkeypatch, sy
     with torch.inference_mode():
         mine = ours(X).logits
     theirs = their_logits(str(tmp_path / "q"))
-    assert sqnr(theirs, mine) > 30  # measured 37.7 dB (sym) and 36.5 dB (asym, act-order)
+    assert sqnr(theirs, mine) > 34  # measured 37.7 dB (sym) and 36.5 dB (asym, act-order)
     assert (mine.argmax(-1) == theirs.argmax(-1)).float().mean() > 0.95
 
 
@@ -54,5 +54,5 @@ def test_our_checkpoint_loads_in_gptqmodel(tiny_path, tmp_path, kw):
     with torch.inference_mode():
         mine = ours(X).logits
     theirs = their_logits(str(tmp_path / "q"))
-    assert sqnr(theirs, mine) > 30  # measured 37.6 (int4, with and without lm_head) and 34.9 dB (int8)
+    assert sqnr(theirs, mine) > 32  # measured 37.6 (int4, with and without lm_head) and 34.9 dB (int8)
     assert (mine.argmax(-1) == theirs.argmax(-1)).float().mean() > 0.95

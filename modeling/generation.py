@@ -14,6 +14,7 @@ import torch
 
 from .decode import MAX_GRAPH_BATCH, StaticDecoder, check_graph_device
 from .fim import STOP_TOKENS
+from .lookup import PromptLookup, verify_greedy, verify_sampled
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,11 @@ class GenerationArgumentError(ValueError):
         self.field, self.why = field, why
 
 
-def check_generation_args(max_new_tokens=64, temperature=1.0, top_k=None, top_p=None, stop=None):
+def check_generation_args(max_new_tokens=64, temperature=1.0, top_k=None, top_p=None, stop=None, prompt_lookup=0):
     """Refuse out-of-range sampling and length arguments before any work: the one check shared by
     generate.py, the Python API and the server. temperature 0 means greedy."""
+    if not isinstance(prompt_lookup, numbers.Integral) or isinstance(prompt_lookup, bool) or not 0 <= prompt_lookup <= 64:
+        raise GenerationArgumentError("prompt_lookup", f"must be an integer in [0, 64], 0 = off (got {prompt_lookup!r})")
     if not isinstance(max_new_tokens, numbers.Integral) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
         raise GenerationArgumentError("max_new_tokens", f"must be an integer >= 1 (got {max_new_tokens!r})")
     if not isinstance(temperature, numbers.Real) or not math.isfinite(temperature) or temperature < 0:
@@ -62,11 +65,20 @@ def check_text(text, field: str = "prompt", allow_empty: bool = False):
 GREEDY_BELOW = torch.finfo(torch.float32).tiny
 
 
+def is_greedy(do_sample, temperature) -> bool:
+    return not do_sample or temperature < GREEDY_BELOW
+
+
 def sample_next(logits, do_sample, temperature, top_k, top_p, generator):
     """Next token ids (B,) from fp32 logits (B, V): argmax, or sampling with temperature / top-k / top-p.
     temperature 0 (or one too small for fp32) is greedy."""
-    if not do_sample or temperature < GREEDY_BELOW:
+    if is_greedy(do_sample, temperature):
         return logits.argmax(dim=-1)
+    return torch.multinomial(sampling_probs(logits, temperature, top_k, top_p), 1, generator=generator).squeeze(-1)
+
+
+def sampling_probs(logits, temperature, top_k, top_p):
+    """The distribution (B, V) that sampling draws from: softmax(logits / temperature), top-k and top-p applied."""
     # Shifted so the largest logit is 0: a small temperature sends the others to -inf, never to inf or NaN.
     logits = (logits - logits.amax(dim=-1, keepdim=True)) / temperature
     if top_k is not None and top_k > 0:
@@ -77,8 +89,7 @@ def sample_next(logits, do_sample, temperature, top_k, top_p, generator):
         probs = sorted_logits.softmax(dim=-1)
         drop = probs.cumsum(dim=-1) - probs > top_p  # keep the smallest set whose mass reaches top_p
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return logits.softmax(dim=-1)
 
 
 DECODE_MODES = ("dynamic", "eager", "graph")
@@ -156,15 +167,25 @@ def prepare(model, input_ids, attention_mask, max_new_tokens, truncate):
 @torch.inference_mode()
 def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=False, temperature=1.0,
           top_k=None, top_p=None, eos_token_id=None, stop=None, seed=None, truncate=False, decode=None,
-          cache=None):
-    """Yield (input_ids, attention_mask) once, then (next_tokens (B,), finished (B,)) per step.
+          cache=None, prompt_lookup=0):
+    """Yield (input_ids, attention_mask) once, then (next_tokens (B,), finished (B,)) per new token.
 
     cache: a KVCache (one row, no padding) whose first `cache.length` positions already hold the keys and
     values of input_ids' first tokens (a prompt cache, server/engine.py); only the other tokens are run,
-    and the cache keeps every token fed (cache.length says how many) for the next call to reuse."""
-    check_generation_args(max_new_tokens, temperature, top_k, top_p, stop)
+    and the cache keeps the keys and values of at least every token yielded but the last (cache.length
+    says how many tokens it holds) for the next call to reuse.
+    prompt_lookup: draft up to this many tokens per forward from the sequence itself (modeling/lookup.py);
+    one unpadded prompt at a time, on the growing cache."""
+    check_generation_args(max_new_tokens, temperature, top_k, top_p, stop, prompt_lookup)
     input_ids, attention_mask, n_new = prepare(model, input_ids, attention_mask, max_new_tokens, truncate)
     B, T = input_ids.shape
+    if prompt_lookup:
+        if B != 1 or attention_mask is not None:
+            raise GenerationArgumentError("prompt_lookup", f"works on one unpadded prompt at a time (got a batch of {B}"
+                                                           f"{' with padding' if attention_mask is not None else ''})")
+        if decode not in (None, "dynamic"):
+            raise ValueError(f"decode={decode!r}: prompt lookup runs on the growing cache (decode='dynamic')")
+        decode = "dynamic"
     if cache is not None:
         if B != 1 or attention_mask is not None or not 0 <= cache.length < T or cache.max_len < T + n_new:
             raise ValueError(f"cache: needs one unpadded row, fewer cached positions ({cache.length}) than prompt "
@@ -194,8 +215,9 @@ def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=Fa
         dec = StaticDecoder(model, B, T + n_new, mode=mode)
         logits, step = dec.prefill(input_ids, attention_mask), dec.step
     finished = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
-    for i in range(n_new):
-        nxt = sample_next(logits, do_sample, temperature, top_k, top_p, generator)
+
+    def mark(nxt):  # padding after a row's end; a stop token or stop string ends the row
+        nonlocal finished
         nxt = torch.where(finished, pad, nxt)
         finished = finished | torch.isin(nxt, stops)
         if stop:
@@ -204,10 +226,47 @@ def steps(model, input_ids, attention_mask=None, max_new_tokens=64, do_sample=Fa
                 tail = tok.decode(generated[b][-(max(map(len, stop)) + 4):])
                 if any(s in tail for s in stop):
                     finished[b] = True
+        return nxt
+
+    if prompt_lookup:
+        yield from lookup_loop(model, input_ids, logits, cache, n_new, prompt_lookup, mark, lambda: finished,
+                               do_sample, temperature, top_k, top_p, generator)
+        return
+    for i in range(n_new):
+        nxt = mark(sample_next(logits, do_sample, temperature, top_k, top_p, generator))
         yield nxt, finished
         if bool(finished.all()) or i == n_new - 1:
             return
         logits = step(nxt)
+
+
+def lookup_loop(model, input_ids, logits, cache, n_new, max_draft, mark, finished, do_sample, temperature, top_k,
+                top_p, generator):
+    """steps() with prompt lookup: each forward runs the last token and a draft, and yields the accepted
+    draft tokens and the model's own next token. Statistics land in model.lookup_stats."""
+    look = PromptLookup(input_ids[0].tolist(), max_draft)
+    model.lookup_stats = look
+    greedy = is_greedy(do_sample, temperature)
+    pending, made = [int(sample_next(logits, do_sample, temperature, top_k, top_p, generator)[0])], 0
+    while True:
+        for t in pending:
+            t = mark(torch.tensor([t], device=input_ids.device))
+            made += 1
+            yield t, finished()
+            if bool(finished().all()) or made == n_new:
+                return
+            look.extend([int(t)])
+        draft = look.propose(n_new - made - 1)
+        past = cache.length
+        out = model(torch.tensor([[pending[-1], *draft]], device=input_ids.device), cache=cache).logits[0]  # (k+1, V)
+        if greedy:
+            n, nxt = verify_greedy(out, draft)
+        else:
+            n, nxt = verify_sampled(sampling_probs(out, temperature, top_k, top_p), draft, generator)
+        if draft:
+            look.feedback(len(draft), n)
+        cache.length = past + 1 + n  # the rejected draft tokens' keys and values are dropped
+        pending = [*draft[:n], nxt]
 
 
 def generate(model, input_ids, streamer=None, **kwargs):

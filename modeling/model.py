@@ -314,19 +314,22 @@ class SantaCoderForCausalLM(nn.Module):
     # -- generation (implemented in generation.py) -----------------------------------------------
     def generate(self, input_ids, attention_mask=None, max_new_tokens=64, do_sample=False, temperature=1.0,
                  top_k=None, top_p=None, eos_token_id=None, stop=None, streamer=None, seed=None,
-                 truncate=False, decode=None):
+                 truncate=False, decode=None, prompt_lookup=0):
         """Generate continuations; returns LongTensor (B, T + new), prompt included, like transformers.
 
         truncate: keep the last tokens of a prompt too long for n_positions - max_new_tokens.
         decode: how the steps run: "graph" (the static step as a CUDA graph), "eager" (the static step),
         "dynamic" (a growing cache); None picks "graph" on CUDA for up to 8 rows, else "dynamic".
+        prompt_lookup: draft up to this many tokens per forward by copying what followed the same n-gram
+        earlier in the prompt or the output, verified in one forward (modeling/lookup.py): the same greedy
+        tokens, the same sampling distribution; one unpadded prompt at a time. 0 = off.
         """
         from .generation import generate
 
         return generate(self, input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
                         do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
                         eos_token_id=eos_token_id, stop=stop, streamer=streamer, seed=seed, truncate=truncate,
-                        decode=decode)
+                        decode=decode, prompt_lookup=prompt_lookup)
 
     def stream(self, prompt, **kwargs):
         """Yield the completion of a text prompt piece by piece as it is generated (batch of one)."""

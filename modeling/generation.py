@@ -263,8 +263,7 @@ def lookup_loop(model, input_ids, logits, cache, n_new, max_draft, mark, finishe
             n, nxt = verify_greedy(out, draft)
         else:
             n, nxt = verify_sampled(sampling_probs(out, temperature, top_k, top_p), draft, generator)
-        if draft:
-            look.feedback(len(draft), n)
+        look.feedback(len(draft), n)
         cache.length = past + 1 + n  # the rejected draft tokens' keys and values are dropped
         pending = [*draft[:n], nxt]
 

@@ -34,6 +34,7 @@ class PromptLookup:
         self.index: dict[int, dict[tuple, int]] = {n: {} for n in ngrams}
         self.k, self.pause, self.backoff = max_draft, 0, 0
         self.drafted = self.accepted = self.forwards = 0  # statistics for benchmarks
+        self.trace: list[tuple[int, int]] = []  # (drafted, accepted) of every decode forward
         self.extend(tokens)
 
     def extend(self, tokens):
@@ -62,9 +63,13 @@ class PromptLookup:
         return []
 
     def feedback(self, drafted: int, accepted: int):
+        """After every decode forward: what was drafted and how much of it the model kept."""
+        self.trace.append((drafted, accepted))
         self.drafted += drafted
         self.accepted += accepted
         self.forwards += 1
+        if drafted == 0:
+            return
         if accepted == drafted:
             self.k = min(self.max_draft, self.k + 2)
         else:

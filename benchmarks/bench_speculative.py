@@ -1,0 +1,229 @@
+"""Prompt-lookup decoding (generate(prompt_lookup=K)) against plain greedy decoding, and against
+transformers' prompt lookup (generate(prompt_lookup_num_tokens=K)) on the same prompts.
+
+Tasks are made from the held-out source files in calibration_data/heldout (Python, Java, JavaScript):
+- copy-edit: a function of the file, then its first line again under a new name: the body is a copy;
+- rename: a Python function, then its first lines again with the first parameter renamed;
+- fim: fill-in-the-middle (SPM) of three lines inside a function, the rest of the file as the suffix;
+- scratch: a file's first line only: nothing to copy.
+
+Part 1, the trained fixture (tests/fixtures/tiny-santacoder: real tokenizer, weights that copy): 64 greedy
+tokens per task, plain and with lookup, ours (fp32, bf16, int4 RTN) and transformers' GPTBigCodeForCausalLM
+(fp32, bf16); tokens/s, drafted / accepted tokens, tokens per decode forward, and whether the output equals
+plain greedy decoding token for token. The fixture is tiny (4 layers of 256): its forward costs about as
+much for 1 token as for 9, and Python overhead weighs more than on the full-size model.
+
+Part 2, the full-size architecture (random weights, int4 g128 RTN + lm_head, CPU): random weights copy
+nothing, so each task's lookup trace from part 1 (ours, int4: tokens drafted and accepted per forward) is
+replayed: the same prompt tokens, then forwards of 1 + drafted tokens with the cache rolled back to
+1 + accepted, against plain one-token forwards making the same number of tokens; interleaved, best of
+--repeats. This measures what those forward shapes cost on the real architecture, with the fixture's
+acceptance (a 1.1B model that copies better would accept more).
+
+    python benchmarks/bench_speculative.py            # -> benchmarks/results/speculative_cpu.md
+    python benchmarks/bench_speculative.py --skip-full-size
+"""
+
+import argparse
+import glob
+import os
+import re
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from benchmarks.common import RESULTS, save_report  # noqa: E402
+
+TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder")
+K = 8  # draft length for both (transformers' default prompt_lookup_num_tokens is 10; 8 measured no worse here)
+
+
+def blocks(lines, lang):
+    """(start, end) line ranges of functions/methods: a header line, then lines indented deeper (Python)
+    or up to the closing brace at the header's indent (Java, JavaScript)."""
+    out = []
+    head = re.compile(r"^(\s*)def \w+\(" if lang == "python" else
+                      r"^(\s*)(?:(?:public|private|protected|static|final|async)\s+)*[\w<>\[\]]+\s+\w+\(.*\)\s*(?:throws [\w, ]+)?\{\s*$"
+                      r"|^(\s*)function \w+\(.*\{\s*$")
+    for i, line in enumerate(lines):
+        m = head.match(line)
+        if not m:
+            continue
+        indent = len(line) - len(line.lstrip())
+        for j in range(i + 1, len(lines)):
+            s = lines[j]
+            if lang == "python":
+                if s.strip() and len(s) - len(s.lstrip()) <= indent:
+                    break
+            elif s.strip() == "}" and len(s) - len(s.lstrip()) == indent:
+                j += 1
+                break
+        if 8 <= j - i <= 40:
+            out.append((i, j))
+    return out
+
+
+def tasks(tok, ctx_tokens: int):
+    """{name: (prompt, fim prefix or None)}: prompts cut to ctx_tokens from the left (FIM: prefix and suffix)."""
+    out = {}
+
+    def fit(text):
+        ids = tok(text).input_ids
+        return tok.decode(ids[-ctx_tokens:]) if len(ids) > ctx_tokens else text
+
+    for lang, ext in (("python", "py"), ("java", "java"), ("javascript", "js")):
+        path = sorted(glob.glob(f"{ROOT}/calibration_data/heldout/{lang}/*.{ext}"))[0]
+        text = open(path).read()
+        lines = text.splitlines(keepends=True)
+        i, j = blocks(lines, lang)[0]
+        before, block = "".join(lines[:j]), lines[i:j]
+        name = re.search(r"(\w+)\(", block[0]).group(1)
+        out[f"copy-edit {lang}"] = (fit(before + "\n" + block[0].replace(name + "(", name + "_v2(", 1)), None)
+        if lang == "python":
+            params = [p.strip().split(":")[0].split("=")[0] for p in block[0].split("(", 1)[1].split(")")[0].split(",")]
+            param = next(p for p in params if p and p not in ("self", "cls") and not p.startswith("*"))
+            renamed = [re.sub(rf"\b{param}\b", param + "_new", line) for line in block[:2]]
+            out["rename python"] = (fit(before + "\n" + "".join(renamed)), None)
+            out["scratch python"] = (lines[0], None)
+        a = i + 2
+        prefix, suffix = "".join(lines[:a]), "".join(lines[a + 3:])
+        pre_ids, suf_ids = tok(prefix).input_ids, tok(suffix).input_ids
+        half = ctx_tokens // 2
+        prefix, suffix = tok.decode(pre_ids[-half:]), tok.decode(suf_ids[:half])
+        from modeling import fim_prompt
+
+        out[f"fim {lang}"] = (fim_prompt(prefix, suffix, mode="spm"), prefix)
+    return out
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def fixture_part(new: int, repeats: int):
+    from transformers import GPTBigCodeForCausalLM
+
+    from modeling import SantaCoderForCausalLM
+    from quant import QuantConfig, quantize_
+
+    rows, traces = [], {}
+    ours = {"fp32": SantaCoderForCausalLM.from_pretrained(TINY, dtype="fp32"),
+            "bf16": SantaCoderForCausalLM.from_pretrained(TINY, dtype="bf16")}
+    ours["int4"] = quantize_(SantaCoderForCausalLM.from_pretrained(TINY, dtype="bf16"), QuantConfig(method="rtn"))
+    theirs = {d: GPTBigCodeForCausalLM.from_pretrained(TINY, dtype=getattr(torch, n)).eval()
+              for d, n in (("fp32", "float32"), ("bf16", "bfloat16"))}
+    tok = ours["fp32"].tokenizer
+    calls = [0]
+    for m in theirs.values():
+        m.register_forward_pre_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
+    for task, (prompt, _) in tasks(tok, 512 - new - 16).items():
+        x = tok(prompt, return_tensors="pt").input_ids
+        for who, models in (("ours", ours), ("transformers", theirs)):
+            for dt, m in models.items():
+                best = {}
+                for _ in range(repeats):  # interleaved: plain, lookup, plain, lookup...
+                    for mode in ("plain", "lookup"):
+                        if who == "ours":
+                            kw = dict(prompt_lookup=K) if mode == "lookup" else {}
+                            out, s = timed(lambda: m.generate(x, max_new_tokens=new, eos_token_id=[], **kw))
+                            forwards = m.lookup_stats.forwards if mode == "lookup" else new - 1
+                            stats = (m.lookup_stats.drafted, m.lookup_stats.accepted) if mode == "lookup" else (0, 0)
+                            if mode == "lookup" and dt == "int4":
+                                traces[task] = (x, list(m.lookup_stats.trace))
+                        else:
+                            kw = dict(prompt_lookup_num_tokens=K) if mode == "lookup" else {}
+                            calls[0] = 0
+                            with torch.no_grad():
+                                out, s = timed(lambda: m.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=new,
+                                                                  min_new_tokens=new, do_sample=False, pad_token_id=0,
+                                                                  **kw))
+                            forwards, stats = calls[0] - 1, (None, None)
+                        if mode not in best or s < best[mode][1]:
+                            best[mode] = (out, s, forwards, stats)
+                plain, fast = best["plain"], best["lookup"]
+                rows.append(dict(task=task, who=who, dtype=dt, prompt=x.shape[1], new=new,
+                                 plain_tok_s=new / plain[1], lookup_tok_s=new / fast[1], speedup=plain[1] / fast[1],
+                                 drafted=fast[3][0], accepted=fast[3][1], tokens_per_forward=(new - 1) / fast[2],
+                                 identical=bool(torch.equal(plain[0], fast[0]))))
+                print(rows[-1], file=sys.stderr)
+    return rows, traces
+
+
+def full_size_part(traces: dict, repeats: int, folder: str | None):
+    from modeling import SantaCoderConfig, SantaCoderForCausalLM
+    from quant import QuantConfig, quantize_
+
+    torch.manual_seed(0)
+    if folder:
+        model = SantaCoderForCausalLM.from_pretrained(folder)
+    else:
+        model = SantaCoderForCausalLM.from_config(SantaCoderConfig(), dtype=torch.bfloat16)
+        quantize_(model, QuantConfig(method="rtn", bits=4, group_size=128, lm_head=True))
+    rows = []
+    with torch.inference_mode():
+        for task, (x, trace) in traces.items():
+            made = 1 + sum(1 + a for _, a in trace)  # the prefill's token, then each forward's
+            cache = model.new_cache(1, x.shape[1] + made + 16)
+            model(x, cache=cache, last_only=True)
+            T = cache.length
+            best = {"plain": float("inf"), "lookup": float("inf")}
+            tok = torch.tensor([[5]])
+            for _ in range(repeats):
+                cache.length = T
+                t = time.perf_counter()
+                for _ in range(made - 1):
+                    model(tok, cache=cache, last_only=True)
+                best["plain"] = min(best["plain"], time.perf_counter() - t)
+                cache.length = T
+                t = time.perf_counter()
+                for drafted, accepted in trace:
+                    past = cache.length
+                    model(torch.full((1, 1 + drafted), 5), cache=cache)
+                    cache.length = past + 1 + accepted
+                best["lookup"] = min(best["lookup"], time.perf_counter() - t)
+            rows.append(dict(task=task, prompt=T, new=made, forwards=len(trace),
+                             plain_tok_s=(made - 1) / best["plain"], lookup_tok_s=(made - 1) / best["lookup"],
+                             speedup=best["plain"] / best["lookup"]))
+            print(rows[-1], file=sys.stderr)
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--new", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip-full-size", action="store_true")
+    p.add_argument("--full-size-folder", help="a full-size int4 folder to replay on (default: built with RTN)")
+    p.add_argument("--out", default=os.path.join(RESULTS, "speculative_cpu"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    rows, traces = fixture_part(args.new, args.repeats)
+    lines = ["# Prompt-lookup decoding on CPU", "",
+             f"`python benchmarks/bench_speculative.py` ({args.threads} threads, {args.new} greedy tokens, draft "
+             f"length {K}, best of {args.repeats} interleaved runs). Tasks from calibration_data/heldout.", "",
+             "## The trained fixture: ours and transformers' prompt lookup", "",
+             "| task | runtime | plain tok/s | lookup tok/s | speedup | drafted / accepted | tokens per forward | same tokens |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        da = f"{r['drafted']} / {r['accepted']}" if r["drafted"] is not None else "-"
+        lines.append(f"| {r['task']} | {r['who']} {r['dtype']} | {r['plain_tok_s']:.0f} | {r['lookup_tok_s']:.0f} | "
+                     f"{r['speedup']:.2f}x | {da} | {r['tokens_per_forward']:.2f} | {'yes' if r['identical'] else 'NO'} |")
+    full = []
+    if not args.skip_full_size:
+        full = full_size_part(traces, args.repeats, args.full_size_folder)
+        lines += ["", "## Full-size architecture, int4 g128 + lm_head: the int4 fixture's traces replayed", "",
+                  "| task | prompt tokens | tokens | forwards | plain tok/s | lookup tok/s | speedup |", "|---|---|---|---|---|---|---|"]
+        for r in full:
+            lines.append(f"| {r['task']} | {r['prompt']} | {r['new']} | {r['forwards']} | {r['plain_tok_s']:.2f} | "
+                         f"{r['lookup_tok_s']:.2f} | {r['speedup']:.2f}x |")
+    save_report(args.out, lines, dict(fixture=rows, full_size=full))
+
+
+if __name__ == "__main__":
+    main()

@@ -71,6 +71,7 @@ class Job:
     t_max_predict_ms: float | None = None
     cache_prompt: bool = True
     ignore_eos: bool = False  # EOS and FIM tokens do not end it (llama.cpp's ignore_eos)
+    prompt_lookup: int | None = None  # draft length of prompt-lookup decoding; None = the server's default
     truncated: bool = False
     cancelled: threading.Event = field(default_factory=threading.Event)
     loop: asyncio.AbstractEventLoop | None = None
@@ -99,9 +100,15 @@ def common_prefix(a: list, b: list) -> int:
 
 
 class Engine:
-    def __init__(self, model, ctx: int | None = None, slots: int = 4, max_queue: int = 8, fim_mode: str = "spm"):
+    def __init__(self, model, ctx: int | None = None, slots: int = 4, max_queue: int = 8, fim_mode: str = "spm",
+                 prompt_lookup: int = 0):
         if fim_mode not in ("psm", "spm"):
             raise ValueError(f"--fim-mode {fim_mode!r}: use psm or spm")
+        try:
+            check_generation_args(prompt_lookup=prompt_lookup)
+        except ValueError as e:
+            raise ValueError(f"--prompt-lookup {prompt_lookup}: {e.why}") from None
+        self.prompt_lookup = prompt_lookup
         self.model, self.tok = model, model.tokenizer
         self.ctx = min(ctx or model.config.n_positions, model.config.n_positions)
         self.fim_mode = fim_mode
@@ -177,7 +184,10 @@ class Engine:
     def submit(self, job: Job):
         """Check the job's settings (BadRequest) and queue it (Busy when the queue is full)."""
         try:
-            check_generation_args(max(job.max_new_tokens, 1), job.temperature, job.top_k, job.top_p, job.stop)
+            if job.prompt_lookup is None:
+                job.prompt_lookup = self.prompt_lookup
+            check_generation_args(max(job.max_new_tokens, 1), job.temperature, job.top_k, job.top_p, job.stop,
+                                  job.prompt_lookup)
         except ValueError as e:
             raise BadRequest(getattr(e, "field", "request"), getattr(e, "why", str(e))) from None
         if job.seed is not None and not 0 <= job.seed < 2**64:
@@ -233,7 +243,7 @@ class Engine:
         else:
             it = steps(self.model, ids, max_new_tokens=job.max_new_tokens, do_sample=job.temperature > 0,
                        temperature=job.temperature, top_k=job.top_k, top_p=job.top_p, eos_token_id=[],
-                       seed=job.seed, cache=slot.cache)
+                       seed=job.seed, cache=slot.cache, prompt_lookup=job.prompt_lookup or 0)
             next(it)
             for nxt, _ in it:
                 t_first = t_first or time.perf_counter()

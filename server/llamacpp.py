@@ -35,6 +35,7 @@ class Params(BaseModel):
     t_max_predict_ms: float | None = None
     cache_prompt: bool = True
     ignore_eos: bool = False
+    prompt_lookup: int | None = None  # this server's: prompt-lookup draft length (None = serve.py --prompt-lookup)
     stream: bool = False
 
 
@@ -53,7 +54,8 @@ def job_for(params: Params, ids: list, truncated: bool, n: int) -> Job:
     return Job(ids=ids, max_new_tokens=n, stop=params.stop, truncated=truncated,
                seed=params.seed if params.seed is not None and params.seed >= 0 else None,
                t_max_predict_ms=params.t_max_predict_ms if params.t_max_predict_ms and params.t_max_predict_ms > 0 else None,
-               cache_prompt=params.cache_prompt, ignore_eos=params.ignore_eos, **sampling(params.temperature, params.top_k, params.top_p))
+               cache_prompt=params.cache_prompt, ignore_eos=params.ignore_eos, prompt_lookup=params.prompt_lookup,
+               **sampling(params.temperature, params.top_k, params.top_p))
 
 
 def final(request: Request, r: Result, content: str) -> dict:

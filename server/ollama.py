@@ -26,6 +26,7 @@ class Options(BaseModel):
     top_p: float = 0.9
     stop: list[str] = []
     seed: int | None = None
+    prompt_lookup: int | None = None  # this server's
 
 
 class GenerateRequest(BaseModel):
@@ -62,7 +63,7 @@ async def generate(request: Request, body: GenerateRequest):
         ids, truncated = engine.fim_prompt(body.prompt, body.suffix, n)
     else:
         ids, truncated = engine.text_prompt(body.prompt, n)
-    job = Job(ids=ids, max_new_tokens=n, stop=o.stop, seed=o.seed, truncated=truncated,
+    job = Job(ids=ids, max_new_tokens=n, stop=o.stop, seed=o.seed, truncated=truncated, prompt_lookup=o.prompt_lookup,
               **sampling(o.temperature, o.top_k, o.top_p))
     if not body.stream:
         r = await finish(request, job)

@@ -30,6 +30,7 @@ class CompletionRequest(BaseModel):
     echo: bool = False
     logprobs: int | None = None
     best_of: int | None = None
+    prompt_lookup: int | None = None  # this server's (the openai client's extra_body)
 
 
 def finish_reason(r: Result) -> str:
@@ -61,7 +62,8 @@ async def completions(request: Request, body: CompletionRequest):
     else:
         ids, truncated = engine.text_prompt(prompt, n)
     job = Job(ids=ids, max_new_tokens=n, stop=[body.stop] if isinstance(body.stop, str) else body.stop or [],
-              seed=body.seed, truncated=truncated, **sampling(body.temperature, None, body.top_p))
+              seed=body.seed, truncated=truncated, prompt_lookup=body.prompt_lookup,
+              **sampling(body.temperature, None, body.top_p))
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
             "model": request.app.state.model_name}
 

@@ -26,6 +26,7 @@ class Parameters(BaseModel):
     details: bool = False
     return_full_text: bool = False
     truncate: int | None = None
+    prompt_lookup: int | None = None  # this server's
 
 
 class GenerateRequest(BaseModel):
@@ -48,7 +49,7 @@ def make_job(request: Request, body: GenerateRequest) -> tuple[Job, str]:
     # TGI samples when asked to, or when any sampling setting is given; otherwise greedy
     sample = p.do_sample or p.temperature not in (None, 1.0) or bool(p.top_k) or p.top_p not in (None, 1.0)
     temperature = (1.0 if p.temperature is None else p.temperature) if sample else 0.0
-    job = Job(ids=ids, max_new_tokens=n, stop=p.stop, seed=p.seed, truncated=truncated,
+    job = Job(ids=ids, max_new_tokens=n, stop=p.stop, seed=p.seed, truncated=truncated, prompt_lookup=p.prompt_lookup,
               **sampling(temperature, p.top_k, p.top_p))
     return job, body.inputs if p.return_full_text else ""
 

@@ -63,6 +63,8 @@ def test_errors_are_one_line(tmp_path, tiny_path):
     (["--prompt", "x", "--top-p", "1.5"], "--top-p must lie in (0, 1] (got 1.5)"),
     (["--prompt", "x", "--top-k", "-3"], "--top-k must be an integer >= 0"),
     (["--prompt", "x", "--stop", ""], "--stop must be non-empty strings"),
+    (["--prompt", "x", "--prompt-lookup", "-1"], "--prompt-lookup must be an integer in [0, 64]"),
+    (["--prompt", "x", "--prompt-lookup", "3", "--decode", "eager"], "--prompt-lookup runs on the growing cache"),
 ])
 def test_bad_arguments_are_refused_before_the_model_loads(tmp_path, capsys, args, message):
     """The model path does not exist: an error about it would mean the model was loaded first."""
@@ -154,3 +156,19 @@ def test_sampling_flags_and_spm_reach_the_model(tiny_path, capsys):
     assert generate.main([tiny_path, "--fim-prefix", prefix, "--fim-suffix", suffix, "--fim-mode", "spm",
                           "--max-new-tokens", "24", "--dtype", "fp32"]) == 0
     assert capsys.readouterr().out == middles["spm"] + "\n"
+
+
+def test_prompt_lookup_prints_the_same_completion(tiny_path, capsys):
+    import generate
+
+    prompt = ('"""In-process publish/subscribe event bus supporting sync and async handlers."""\nimport asyncio\n'
+              "import fnmatch\nimport inspect\nimport logging\n") * 2  # the fixture copies on from here
+    outs = []
+    for extra in ([], ["--prompt-lookup", "3"]):
+        capsys.readouterr()
+        assert generate.main([tiny_path, "--prompt", prompt, "--max-new-tokens", "32", "--dtype", "fp32", *extra]) == 0
+        outs.append(capsys.readouterr().out)
+    model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="fp32")
+    ids = model.tokenizer(prompt, return_tensors="pt").input_ids
+    model.generate(ids, max_new_tokens=32, prompt_lookup=3)
+    assert outs[0] == outs[1] and model.lookup_stats.accepted > 0

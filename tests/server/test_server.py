@@ -255,6 +255,50 @@ def test_prompt_cache_keeps_several_slots(model):
         s.close()
 
 
+# -- prompt lookup ----------------------------------------------------------------------------------------
+
+COPY = ('"""In-process publish/subscribe event bus supporting sync and async handlers."""\nimport asyncio\n'
+        "import fnmatch\nimport inspect\nimport logging\n") * 2  # the fixture copies on from here
+
+
+def lookup_ran(model, request):
+    """(answer, whether a prompt-lookup generation ran for it and kept drafted tokens)."""
+    before = getattr(model, "lookup_stats", None)
+    status, r = request()
+    stats = getattr(model, "lookup_stats", None)
+    assert status == 200, r
+    return r, stats is not before and stats.accepted > 0
+
+
+def test_prompt_lookup_per_request_and_as_the_server_default(server, model):
+    body = {"prompt": COPY, "n_predict": 24, "temperature": 0}
+    plain, ran = lookup_ran(model, lambda: server.post("/completion", body))
+    assert not ran
+    for route, request in (("/completion", {**body, "prompt_lookup": 3}),
+                           ("/v1/completions", {"prompt": COPY, "max_tokens": 24, "temperature": 0, "prompt_lookup": 3}),
+                           ("/generate", {"inputs": COPY, "parameters": {"max_new_tokens": 24, "prompt_lookup": 3}}),
+                           ("/api/generate", {"prompt": COPY, "raw": True, "stream": False,
+                                              "options": {"num_predict": 24, "temperature": 0, "prompt_lookup": 3}})):
+        r, ran = lookup_ran(model, lambda: server.post(route, request))
+        text = r.get("content", r.get("generated_text", r.get("response"))) if "choices" not in r else r["choices"][0]["text"]
+        assert ran and text == plain["content"], route
+    s = Server(Engine(model, slots=1, prompt_lookup=3))
+    try:
+        r, ran = lookup_ran(model, lambda: s.post("/completion", body))
+        assert ran and r["content"] == plain["content"]
+        r, ran = lookup_ran(model, lambda: s.post("/completion", {**body, "prompt_lookup": 0}))
+        assert not ran and r["content"] == plain["content"]
+        # typing on: the prompt cache still holds the right keys and values after drafts were rolled back
+        first = {"input_prefix": COPY, "input_suffix": SUFFIX, "n_predict": N, "temperature": 0}
+        warm1 = s.post("/infill", first)[1]
+        warm2 = s.post("/infill", {**first, "input_prefix": COPY + "import"})[1]
+        cold = s.post("/infill", {**first, "input_prefix": COPY + "import", "cache_prompt": False})[1]
+        assert warm2["timings"]["cache_n"] > 0 and warm2["content"] == cold["content"]
+        assert warm1["content"] == reference(model, COPY, SUFFIX) and cold["content"] == reference(model, COPY + "import", SUFFIX)
+    finally:
+        s.close()
+
+
 # -- the engine is freed, bounded and guarded ---------------------------------------------------------------
 
 def wait_for(cond, timeout=20):
@@ -359,6 +403,8 @@ BAD = [  # (route, body, words the one-line error must contain)
     ("/infill", b'{"input_extra": [{"filename": "a.py", "text": "\\ud800"}]}', "input_extra.text"),
     ("/infill", b'{"input_prefix": "\\udfff"}', "input_prefix"),
     ("/api/generate", {"prompt": "x", "options": {"num_predict": -2}}, "num_predict"),
+    ("/infill", {"prompt_lookup": -1}, "prompt_lookup must be an integer in [0, 64]"),
+    ("/v1/completions", {"prompt": "x", "prompt_lookup": 65}, "prompt_lookup must be an integer in [0, 64]"),
 ]
 
 
@@ -407,6 +453,7 @@ def test_serve_cli_refuses_bad_flags_before_loading():
         port = taken.getsockname()[1]
         for args, words in ((["--port", "0"], "--port must be >= 1"), (["--fim-mode", "mps"], "invalid choice"),
                             (["--api-key", " "], "--api-key is empty"),
+                            (["--prompt-lookup", "-2"], "--prompt-lookup must lie in [0, 64]"),
                             (["--port", str(port)], f"--port {port}: Address already in use")):
             p = serve(TINY, *args)
             assert p.returncode == 2 and words in p.stderr, (args, p.stderr)

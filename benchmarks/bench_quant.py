@@ -52,7 +52,7 @@ def bytes_per_token(model) -> int:
         if not isinstance(m, torch.nn.Linear) and not hasattr(m, "kernel"):
             continue  # containers, LayerNorms
         if getattr(m, "kernel", None) in ("cpu-int4", "cpu-int8", "cuda-int4", "cuda-int8"):  # GPTQ buffers unread
-            tensors = [getattr(m, k) for k in ("w4", "sz", "w8", "s8") if hasattr(m, k)] + [m.bias_c]
+            tensors = list(m.backend.buffers()) + [m.bias_c]
         else:
             tensors = list(m.parameters(recurse=False)) + list(m.buffers(recurse=False))
         total += sum(t.numel() * t.element_size() for t in tensors if t is not None)

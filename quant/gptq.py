@@ -176,16 +176,14 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
                 set_module(block, name, _gptq_linear(lin, hess.H, config, dtype, full))
                 bar.update()
             xs = [block(x.to(device), None, None, dtype).cpu() for x in xs]  # inputs of the next block
-            if device != model.device:  # kernel layouts are plain attributes: rebuild the modules where the model lives
-                for name in config.modules:
-                    set_module(block, name, _moved(block.get_submodule(name), model.device, dtype))
+            if device != model.device:  # GPTQLinear rebuilds its kernel layout for the model's device
                 block.to(model.device)
         if config.lm_head:  # an untied copy, calibrated on the final hidden states
             hess = Hessian(model.config.n_embd, device)
             for x in xs:
                 hess.add(tr.ln_f(x.to(model.device), dtype).to(device))
             lm_head = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head")
-            model.lm_head = lm_head if device == model.device else _moved(lm_head, model.device, dtype)
+            model.lm_head = lm_head.to(model.device)
             bar.update()
 
 
@@ -205,11 +203,3 @@ def _unpack_linears(block):
         w = getattr(m, "weight", None)
         if isinstance(w, torch.Tensor) and w.is_mkldnn:
             m.weight = torch.nn.Parameter(w.detach().to_dense(), requires_grad=False)
-
-
-def _moved(m, device, dtype):
-    from .linear import GPTQLinear
-
-    q, scales, zeros, g_idx = (t.to(device) for t in m.codes())
-    bias = None if m.bias is None else m.bias.to(device)
-    return GPTQLinear.from_codes(q, scales, zeros, g_idx, m.bits, m.group_size, bias).prepare(dtype)

@@ -111,9 +111,9 @@ def test_int4pack_cpu_layout_reads_back_and_is_written_directly():
 @pytest.mark.parametrize("byteorder", ["little", "big"])
 @pytest.mark.parametrize("bits", [4, 8])
 def test_codes_unpacked_to_bytes_in_input_major_order(bits, byteorder, monkeypatch):
-    import quant.linear as ql
+    import quant.backends as qb
 
-    monkeypatch.setattr(ql.sys, "byteorder", byteorder)  # "big": the shift-and-mask path (no byte views)
+    monkeypatch.setattr(qb.sys, "byteorder", byteorder)  # "big": the shift-and-mask path (no byte views)
     q = torch.randint(0, 2**bits, (96, 256), generator=torch.Generator().manual_seed(5), dtype=torch.int32)
     qweight = pack_rows(q.t().contiguous(), bits)
     assert torch.equal(unpack_codes_kn(qweight, bits, 256), q.t().to(torch.uint8))
@@ -143,7 +143,8 @@ def test_prepare_drops_qweight_and_state_dict_rebuilds_it(bits, group_size, sym,
     y = m(x)
     assert torch.equal(m.prepare(torch.bfloat16)(x), y)  # preparing again starts from the kernel layout
     m.prepare(torch.float32)  # no kernel for fp32 activations: the codes go back into qweight
-    assert m.kernel == "dequantize" and m.qweight is not None and not hasattr(m, "w4") and not hasattr(m, "w8")
+    assert m.kernel == "dequantize" and m.qweight is not None
+    assert set(dict(m.named_buffers())) == {"qweight", "qzeros", "scales", "g_idx", "bias"}  # no stale layout
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
 
 
@@ -152,17 +153,17 @@ def test_prepare_drops_qweight_and_state_dict_rebuilds_it(bits, group_size, sym,
 def test_long_prompt_dequantize_gemm_matches_kernel(bits, group_size, sym, fast_bf16, monkeypatch):
     """From DEQUANT_MIN_ROWS tokens on, the CPU path is dequantize + one GEMM (bf16 where the CPU has fast bf16
     GEMMs, else fp32): the same result as the kernel."""
-    import quant.linear as ql
+    import quant.backends as qb
 
-    monkeypatch.setattr(ql, "cpu_bf16_gemm_fast", lambda: fast_bf16)
+    monkeypatch.setattr(qb, "cpu_bf16_gemm_fast", lambda: fast_bf16)
     lin = gaussian_linear()
     m = GPTQLinear.from_linear(lin, bits, group_size, sym).prepare(torch.bfloat16)
     assert m.gemm_dtype == (torch.bfloat16 if fast_bf16 else torch.float32)
-    rows = (DEQUANT_MIN_ROWS if fast_bf16 else ql.DEQUANT_MIN_ROWS_FP32)[m.kernel]
+    rows = (DEQUANT_MIN_ROWS if fast_bf16 else qb.DEQUANT_MIN_ROWS_FP32)[m.kernel]
     assert m.gemm_from_rows == rows
     calls = []
-    dequantized = m._dequantized_for_gemm
-    monkeypatch.setattr(m, "_dequantized_for_gemm", lambda: calls.append(1) or dequantized())
+    long_forward = m.backend.long_forward
+    monkeypatch.setattr(m.backend, "long_forward", lambda x: calls.append(1) or long_forward(x))
     x = torch.randn(rows, 512, generator=torch.Generator().manual_seed(6)).to(torch.bfloat16)
     ref = x.float() @ m.dequantize().t() + m.bias.float()
     long_path = m(x).float()
@@ -192,14 +193,14 @@ def test_cuda_kernel_matches_dequantized_reference(bits, group_size, sym, kernel
     after = {k: v.cpu() for k, v in q.state_dict().items()}  # qweight from the kernel layout or the host copy
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
     if kernel == "cuda-int4":
-        assert q.qweight is None and q.host_qweight.device.type == "cpu"  # no second copy of the codes on the GPU
+        assert q.qweight is None and q.backend.host_qweight.device.type == "cpu"  # no second copy of the codes on the GPU
 
 
 @pytest.mark.parametrize("bits,group_size,act_order", [(4, 128, False), (4, 64, True), (8, -1, False)])
 def test_kernel_layout_built_in_column_chunks(monkeypatch, bits, group_size, act_order):
     """Layouts are built, and qweight rebuilt for the state dict, BUILD_CHUNK output columns at a time
     (bounded temporaries); a partial last chunk too."""
-    import quant.linear as ql
+    import quant.backends as qb
 
     lin = gaussian_linear(512, 320)
     if act_order:
@@ -211,9 +212,10 @@ def test_kernel_layout_built_in_column_chunks(monkeypatch, bits, group_size, act
         m = GPTQLinear.from_linear(lin, bits, group_size)
     whole = GPTQLinear.from_codes(*m.codes(), bits, group_size, m.bias).prepare(torch.bfloat16)
     before = {k: v.clone() for k, v in m.state_dict().items()}
-    monkeypatch.setattr(ql, "BUILD_CHUNK", 128)  # 320 columns: chunks of 128, 128 and 64
+    monkeypatch.setattr(qb, "BUILD_CHUNK", 128)  # 320 columns: chunks of 128, 128 and 64
     m.prepare(torch.bfloat16)
-    assert torch.equal(m.w4 if bits == 4 else m.w8, whole.w4 if bits == 4 else whole.w8)
+    layout = "w4" if bits == 4 else "w8"
+    assert torch.equal(getattr(m.backend, layout), getattr(whole.backend, layout))
     after = m.state_dict()  # qweight rebuilt chunk by chunk too
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
     x = X.to(torch.bfloat16)
@@ -241,14 +243,32 @@ def test_int4_with_rows_not_a_multiple_of_the_layout_block():
 def test_layers_past_the_dequantize_size_cutoff_keep_the_kernel_for_long_prompts(bits, group_size, monkeypatch):
     """The lm_head (49280 x 2048) would need a 200 MB scratch to dequantize: layers over
     DEQUANT_MAX_WEIGHTS run long prompts through the kernel, row by row identical to short calls."""
-    import quant.linear as ql
+    import quant.backends as qb
 
     lin = gaussian_linear()
-    monkeypatch.setattr(ql, "DEQUANT_MAX_WEIGHTS", 512 * 256)
+    monkeypatch.setattr(qb, "DEQUANT_MAX_WEIGHTS", 512 * 256)
     assert GPTQLinear.from_linear(lin, bits, group_size).prepare(torch.bfloat16).gemm_from_rows < 1000
-    monkeypatch.setattr(ql, "DEQUANT_MAX_WEIGHTS", 512 * 256 - 1)
+    monkeypatch.setattr(qb, "DEQUANT_MAX_WEIGHTS", 512 * 256 - 1)
     m = GPTQLinear.from_linear(lin, bits, group_size).prepare(torch.bfloat16)
     assert m.gemm_from_rows == float("inf")
-    monkeypatch.setattr(m, "_dequantized_for_gemm", lambda: pytest.fail("a large layer must not dequantize"))
+    monkeypatch.setattr(m.backend, "long_forward", lambda x: pytest.fail("a large layer must not dequantize"))
     x = torch.randn(300, 512, generator=torch.Generator().manual_seed(8)).to(torch.bfloat16)
     assert torch.equal(m(x), torch.cat([m(x[i:i + 20]) for i in range(0, 300, 20)]))
+
+
+@pytest.mark.parametrize("bits,group_size", [(4, 128), (8, -1), (8, 64)])
+def test_backend_layout_is_a_non_persistent_buffer(bits, group_size):
+    """The kernel layout travels with the module (.to(), deepcopy) and never reaches the state dict."""
+    import copy
+
+    m = GPTQLinear.from_linear(gaussian_linear(), bits, group_size).prepare(torch.bfloat16)
+    layout = {"cpu-int4": {"backend.w4", "backend.sz"}, "cpu-int8": {"backend.w8", "backend.s8"}, "dequantize": set()}
+    assert set(dict(m.named_buffers())) - {"qweight", "qzeros", "scales", "g_idx", "bias"} == layout[m.kernel]
+    assert set(m.state_dict()) == {"qweight", "qzeros", "scales", "g_idx", "bias"}
+    x = X.to(torch.bfloat16)
+    twin = copy.deepcopy(m).to("cpu")
+    assert twin.kernel == m.kernel and torch.equal(twin(x), m(x))
+    assert all(torch.equal(v, twin.state_dict()[k]) for k, v in m.state_dict().items())
+    twin.to(torch.float32)  # a dtype cast: the stored fp16 scales and bias stay as they are, the layout is rebuilt
+    assert twin.scales.dtype == twin.bias.dtype == torch.float16 and twin.kernel == m.kernel
+    assert torch.equal(twin(x), m(x)) and all(torch.equal(v, twin.state_dict()[k]) for k, v in m.state_dict().items())

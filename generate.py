@@ -12,11 +12,9 @@ import argparse
 import logging
 import os
 import re
-import resource
 import sys
 import time
 
-import torch
 
 
 class Printer:
@@ -46,21 +44,6 @@ class Printer:
         if s:
             self.out.write(s)
             self.out.flush()
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory. VmHWM, unlike ru_maxrss, is not inherited through exec."""
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def peak_memory_mib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return peak_rss_mib()
 
 
 def parse_args(argv=None):
@@ -128,6 +111,7 @@ def main(argv=None) -> int:
 def run(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from modeling import CheckpointError, ConfigError, SantaCoderForCausalLM, fim_prompt
+    from modeling.memory import peak_memory_mib
 
     try:
         t0 = time.perf_counter()

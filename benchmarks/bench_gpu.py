@@ -29,7 +29,7 @@ sys.path.insert(0, ROOT)
 from benchmarks.bench_model import build as build_transformers  # noqa: E402
 from benchmarks.bench_quant import bytes_per_token  # noqa: E402
 from benchmarks.common import Clock, best_ms, full_size_args, run_fresh, save_report  # noqa: E402
-from generate import peak_memory_mib  # noqa: E402
+from modeling.memory import peak_memory_mib  # noqa: E402
 
 CASES = {  # name -> (implementation, QuantConfig kwargs or bitsandbytes kind)
     "fp16": ("ours", None),

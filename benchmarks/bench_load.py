@@ -45,7 +45,7 @@ def make_folder(variant, path, layers):
 
 
 def worker(args):
-    from generate import peak_rss_mib
+    from modeling.memory import peak_rss_mib
 
     torch.set_num_threads(args.threads)
     base = peak_rss_mib()  # python + torch, before anything is loaded

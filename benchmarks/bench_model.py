@@ -19,7 +19,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from benchmarks.common import Clock, best_ms, full_size_args, run_fresh, save_report  # noqa: E402
-from generate import peak_rss_mib  # noqa: E402
+from modeling.memory import peak_rss_mib  # noqa: E402
 
 
 def build(impl, dtype, n_layer):

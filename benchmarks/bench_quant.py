@@ -21,7 +21,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from benchmarks.common import best_ms, decode_tok_s, full_size_args, rss_mib, run_fresh, save_report  # noqa: E402
-from generate import peak_rss_mib  # noqa: E402
+from modeling.memory import peak_rss_mib  # noqa: E402
 
 VARIANTS = {  # name -> QuantConfig kwargs (None = unquantized bf16)
     "bf16": None,

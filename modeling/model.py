@@ -253,6 +253,15 @@ class SantaCoderForCausalLM(nn.Module):
         return self.transformer.wte.weight.device
 
     # -- forward ---------------------------------------------------------------------------------
+    def embed(self, input_ids, pos) -> torch.Tensor:
+        """The fp32 residual stream entering the first block: token + position embeddings (B, T, C)."""
+        tr = self.transformer
+        return tr.wte(input_ids).float() + tr.wpe(pos).float()
+
+    def final_norm(self, x) -> torch.Tensor:
+        """The last LayerNorm on the residual stream, in the compute dtype: what lm_head reads."""
+        return self.transformer.ln_f(x, self.dtype)
+
     def forward(self, input_ids, attention_mask=None, cache: KVCache | None = None, last_only: bool = False):
         """Logits for `input_ids` (B, T); with `cache`, the tokens continue what the cache holds.
 
@@ -270,16 +279,14 @@ class SantaCoderForCausalLM(nn.Module):
         dtype = self.dtype
         group = self.config.n_head // self.config.n_kv_head
         pos, mask = positions_and_mask(attention_mask, past, T, group, input_ids.device)
-        tr = self.transformer
-        x = tr.wte(input_ids).float() + tr.wpe(pos).float()  # (B, T, C) fp32 residual stream
-        for block in tr.h:
+        x = self.embed(input_ids, pos)  # (B, T, C) fp32 residual stream
+        for block in self.transformer.h:
             x = block(x, mask, cache, dtype)
         if cache is not None:
             cache.length = past + T
         if last_only:
             x = x[:, -1:]
-        x = tr.ln_f(x, dtype)
-        return CausalLMOutput(logits=self.lm_head(x).float())
+        return CausalLMOutput(logits=self.lm_head(self.final_norm(x)).float())
 
     def decode_step(self, tokens, pos, slot, keep, cache: KVCache) -> torch.Tensor:
         """One new token per row into a fixed-length cache, with static shapes only: what a CUDA graph
@@ -292,11 +299,10 @@ class SantaCoderForCausalLM(nn.Module):
         dtype = self.dtype
         cols = torch.arange(cache.max_len, device=tokens.device)
         mask = (keep & (cols <= slot))[:, None, None, :]  # (B, 1, 1, max_len): broadcast over the query heads
-        tr = self.transformer
-        x = tr.wte(tokens).float() + tr.wpe(pos).float()  # (B, 1, C) fp32 residual stream
-        for block in tr.h:
+        x = self.embed(tokens, pos)  # (B, 1, C) fp32 residual stream
+        for block in self.transformer.h:
             x = block(x, mask, cache, dtype, slot)
-        return self.lm_head(tr.ln_f(x, dtype)).float()[:, -1]
+        return self.lm_head(self.final_norm(x)).float()[:, -1]
 
     def pack_for_cpu(self):
         """Reorder the block Linear weights for oneDNN's CPU kernel (done at load on CPU)."""

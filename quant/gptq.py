@@ -18,6 +18,7 @@ import math
 import torch
 from tqdm import tqdm
 
+from .modules import set_module
 from .primitives import group_count, quant_params
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,6 @@ def _stop(_):
 @torch.no_grad()
 def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, batch_size: int = 8):
     """Quantize `model` in place with GPTQ on token blocks `calibration` (n, T)."""
-    from .api import set_module
-
     device = torch.device(device) if device is not None else model.device
     dtype = model.dtype
     tr = model.transformer
@@ -152,9 +151,9 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
     if T > model.config.n_positions:
         raise ValueError(f"calibration blocks of {T} tokens are longer than n_positions={model.config.n_positions}")
     batches = [calibration[i:i + batch_size] for i in range(0, n, batch_size)]
-    # inputs of block 0: embeddings, the fp32 residual stream (as in model.forward), kept on the CPU
+    # inputs of block 0: the model's fp32 residual stream after the embeddings, kept on the CPU
     pos = torch.arange(T, device=model.device).unsqueeze(0)
-    xs = [(tr.wte(b.to(model.device)).float() + tr.wpe(pos).float()).cpu() for b in batches]  # (b, T, C) each
+    xs = [model.embed(b.to(model.device), pos).cpu() for b in batches]  # (b, T, C) each
     with tqdm(total=len(tr.h) * len(config.modules) + int(bool(config.lm_head)), desc="GPTQ",
               unit="linear") as bar:  # closed before an exception (Ctrl-C) reaches the caller
         for i, block in enumerate(tr.h):
@@ -181,7 +180,7 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
         if config.lm_head:  # an untied copy, calibrated on the final hidden states
             hess = Hessian(model.config.n_embd, device)
             for x in xs:
-                hess.add(tr.ln_f(x.to(model.device), dtype).to(device))
+                hess.add(model.final_norm(x.to(model.device)).to(device))
             lm_head = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head")
             model.lm_head = lm_head.to(model.device)
             bar.update()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import functools
 
-from .api import block_linears, set_module
+from .modules import block_linears, set_module
 from .config import BLOCK_LINEARS, QuantConfig
 from .linear import GPTQLinear
 

@@ -226,7 +226,7 @@ def test_bad_dtype_and_device(tmp_path):
 PEAK_SCRIPT = """
 import sys, torch
 sys.path.insert(0, {root!r})
-from generate import peak_rss_mib
+from modeling.memory import peak_rss_mib
 from modeling import SantaCoderForCausalLM
 import safetensors.torch
 base = peak_rss_mib()

@@ -137,7 +137,7 @@ def test_truncated_corrupt_or_pickled_files_are_refused(int4_folder, tmp_path):
 PEAK_SCRIPT = """
 import sys, torch
 sys.path.insert(0, {root!r})
-from generate import peak_rss_mib
+from modeling.memory import peak_rss_mib
 from modeling import SantaCoderForCausalLM
 from quant import GPTQLinear
 import safetensors.torch, quant.serialization, quant.linear

@@ -1,6 +1,7 @@
 """llama.cpp as a same-machine peer: llama-server, llama-quantize and llama-bench built (Release, CPU only)
 from the llama.cpp tree vendored in the llama-cpp-python sdist, and the full-size SantaCoder with random
-weights (fixed seed) as a Hugging Face folder, as our int4 folder and as GGUF files (f16, Q4_0, Q4_K_M).
+weights (fixed seed) as a Hugging Face folder, as our int4 and int8 folders and as GGUF files (f16, Q4_0,
+Q4_K_M, Q8_0).
 
     python benchmarks/llamacpp.py setup                 # each step is skipped when its output exists
     python benchmarks/llamacpp.py setup --dir /tmp/peers
@@ -10,7 +11,8 @@ Under --dir, else $SANTACODER_PEERS, else /work/peers:
     build/bin/llama-{server,quantize,bench}        cmake + ninja
     santacoder-full/                               fp16, seed 0, tokenizer of tests/fixtures/tiny-santacoder
     santacoder-full-int4/                          quantize.py --method rtn --bits 4 (g128, + lm_head)
-    santacoder-full-{f16,q4_0,q4_k_m}.gguf         vendored convert_hf_to_gguf.py, then llama-quantize
+    santacoder-full-int8/                          quantize.py --method rtn --bits 8 (per channel)
+    santacoder-full-{f16,q4_0,q4_k_m,q8_0}.gguf    vendored convert_hf_to_gguf.py, then llama-quantize
 
 In code: start_server(gguf_path("q4_0"), port) -> Popen of a llama-server on 127.0.0.1 that answers /health
 (output in logs/llama-server-PORT.log); bin_path("llama-bench").
@@ -34,7 +36,7 @@ LLAMA_CPP_PYTHON = "0.3.36"  # vendors llama.cpp at commit 0c1e570 (ggml 0.25.3)
 TOKENIZER = os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder")  # trained BPE, 2005 tokens incl. FIM
 SEED = 0  # the int4 folder and the GGUFs all come from these weights
 TARGETS = ("llama-server", "llama-quantize", "llama-bench")
-QUANTS = ("Q4_0", "Q4_K_M")
+QUANTS = ("Q4_0", "Q4_K_M", "Q8_0")
 # The tokenizer pre-splits like GPT-2 (ByteLevel, use_regex, no digit split): llama.cpp's "gpt-2". Its hash
 # is not in the converter's table. ("starcoder" would also split digits one by one, as bigcode's tokenizer.)
 FALLBACK_PRE = "gpt-2"
@@ -49,7 +51,7 @@ def bin_path(name):
 
 
 def gguf_path(kind):
-    """kind: f16, q4_0 or q4_k_m."""
+    """kind: f16, q4_0, q4_k_m or q8_0."""
     return path(f"santacoder-full-{kind.lower()}.gguf")
 
 
@@ -126,11 +128,12 @@ def convert(folder, out, outtype="f16"):
 def setup():
     os.makedirs(path(), exist_ok=True)
     build()
-    hf, int4 = path("santacoder-full"), path("santacoder-full-int4")
+    hf, int4, int8 = path("santacoder-full"), path("santacoder-full-int4"), path("santacoder-full-int8")
     if not os.path.exists(os.path.join(hf, "config.json")):
         make_model(hf)
-    if not os.path.exists(os.path.join(int4, "config.json")):
-        run([sys.executable, os.path.join(ROOT, "quantize.py"), hf, "--out", int4, "--method", "rtn", "--bits", 4])
+    for folder, bits in ((int4, 4), (int8, 8)):
+        if not os.path.exists(os.path.join(folder, "config.json")):
+            run([sys.executable, os.path.join(ROOT, "quantize.py"), hf, "--out", folder, "--method", "rtn", "--bits", bits])
     if not os.path.exists(gguf_path("f16")):  # a fresh process: the converter imports its own gguf package
         run([sys.executable, os.path.abspath(__file__), "convert", hf, gguf_path("f16") + ".tmp"])
         os.replace(gguf_path("f16") + ".tmp", gguf_path("f16"))
@@ -138,7 +141,7 @@ def setup():
         if not os.path.exists(gguf_path(q)):
             run([bin_path("llama-quantize"), gguf_path("f16"), gguf_path(q) + ".tmp", q, os.cpu_count()])
             os.replace(gguf_path(q) + ".tmp", gguf_path(q))
-    for p in [hf, int4] + [gguf_path(k) for k in ("f16",) + QUANTS]:
+    for p in [hf, int4, int8] + [gguf_path(k) for k in ("f16",) + QUANTS]:
         files = [os.path.join(p, f) for f in os.listdir(p)] if os.path.isdir(p) else [p]
         print(f"{sum(map(os.path.getsize, files)) / 1e6:8.0f} MB  {p}")
 

@@ -244,7 +244,9 @@ def lookup_loop(model, input_ids, logits, cache, n_new, max_draft, mark, finishe
                 top_p, generator):
     """steps() with prompt lookup: each forward runs the last token and a draft, and yields the accepted
     draft tokens and the model's own next token. Statistics land in model.lookup_stats."""
-    look = PromptLookup(input_ids[0].tolist(), max_draft)
+    # a draft as long as a layer's long-prompt threshold would switch it to dequantize + GEMM: other numerics
+    rows = min((m.gemm_from_rows for m in model.modules() if hasattr(m, "gemm_from_rows")), default=math.inf)
+    look = PromptLookup(input_ids[0].tolist(), int(min(max_draft, rows - 2)) if rows < math.inf else max_draft)
     model.lookup_stats = look
     greedy = is_greedy(do_sample, temperature)
     pending, made = [int(sample_next(logits, do_sample, temperature, top_k, top_p, generator)[0])], 0

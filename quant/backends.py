@@ -189,7 +189,9 @@ class CudaInt4(Backend):
         self.register_buffer("w4", pack_tinygemm(kn.t()), persistent=False)
         self.register_buffer("sz", float_zero_scales(c.scales, c.zeros, 1, torch.bfloat16), persistent=False)
         self.kgs = c.group_size
-        self.host_qweight = pack_rows(kn, 4).cpu()
+        kn = kn.cpu()  # packed on the host in column chunks: pack_rows' int64 temporaries stay small and off the GPU
+        self.host_qweight = torch.cat([pack_rows(kn[:, n0:n0 + BUILD_CHUNK], 4)
+                                       for n0 in range(0, c.out_features, BUILD_CHUNK)], dim=1)
 
     def forward(self, x):
         return torch.ops.aten._weight_int4pack_mm(x.to(torch.bfloat16), self.w4, self.kgs, self.sz)

@@ -126,8 +126,13 @@ class GPTQLinear(QuantLinear):
         dev = self.scales.device
         uniform = bool(torch.equal(g_idx.long(), torch.arange(K, device=g_idx.device) // codes.group_size))
         cls = select_backend(codes, dev, dtype, uniform)
-        self.backend = None
-        backend = cls(codes, dtype, self)
+        self.backend = None  # the old layout goes before the new one is built
+        try:
+            backend = cls(codes, dtype, self)
+        except BaseException:  # out of memory, Ctrl-C: the codes stay in qweight, not lost with the old layout
+            if whole is not None:
+                self.qweight = pack_rows(whole, self.bits)
+            raise
         if not backend.readable and whole is not None:  # re-prepared for a layout that cannot give the codes back
             self.qweight = pack_rows(whole, self.bits)  # whole is in the original column order
         self.backend, self.perm, self.act_dtype, self.prepared_on = backend, perm, dtype, dev
@@ -159,8 +164,8 @@ class GPTQLinear(QuantLinear):
         """Codes int32 [n1 - n0, in] of output rows n0..n1 (all by default), in the original column order,
         read back from the backend's layout (n0 and n1 multiples of int4pack_cpu_block() for cpu-int4)."""
         n1 = self.out_features if n1 is None else min(n1, self.out_features)
-        q = self.backend.codes(n0, n1)
-        return q if self.perm is None else q[:, torch.argsort(self.perm)]
+        q = self.backend.codes(n0, n1)  # perm may still be on the old device inside .to()
+        return q if self.perm is None else q[:, torch.argsort(self.perm).to(q.device)]
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)

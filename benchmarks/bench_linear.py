@@ -9,7 +9,10 @@ decode step streams them from memory: torch's int4 kernel (GPTQLinear int4 g128)
 (GPTQLinear int8 per channel) and fbgemm's dynamic int8 Linear (activations quantized to int8 per token,
 as llama.cpp computes); the lever for the CPU kernels on hosts where the int4 kernel is compute-bound.
 
-    python benchmarks/bench_linear.py [--threads 2] [--dtype bf16|fp32] [--quant | --stream]
+With --bf16-rows: bf16 F.linear against an fp32 copy of the weight + fp32 GEMM by rows (where a CPU has no
+native bf16 GEMM, modeling.model.Linear switches from FP32_GEMM_MIN_ROWS rows on).
+
+    python benchmarks/bench_linear.py [--threads 2] [--dtype bf16|fp32] [--quant | --stream | --bf16-rows]
 """
 
 import argparse
@@ -30,10 +33,14 @@ def main():
     p.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
     p.add_argument("--quant", action="store_true", help="kernel vs dequantize + GEMM for the quantized Linear")
     p.add_argument("--stream", action="store_true", help="int4 / int8 kernels over the model's 96 block Linears")
+    p.add_argument("--bf16-rows", action="store_true",
+                   help="bf16 GEMM against an fp32 copy of the weight + fp32 GEMM, by rows (modeling.model.Linear)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.quant:
         return quant_crossover()
+    if args.bf16_rows:
+        return bf16_rows()
     if args.stream:
         return stream_block_linears()
     dt = torch.bfloat16 if args.dtype == "bf16" else torch.float32
@@ -59,6 +66,21 @@ def main():
     for M in (1, 4, 128):
         a, b = run(plain, M), run(onednn, M)
         print(f"| {M} | {a * 1e3:.1f} ({gb / a:.1f}) | {b * 1e3:.1f} ({gb / b:.1f}) | {a / b:.2f}x |")
+
+
+def bf16_rows():
+    """One 8192 x 2048 bf16 weight: F.linear in bf16 against the weight copied into an fp32 scratch buffer and an
+    fp32 GEMM, at M rows; where the second wins sets modeling.model.FP32_GEMM_MIN_ROWS (CPUs without native bf16)."""
+    from modeling.cpu import native_bf16_gemm, scratch
+
+    w = torch.randn(8192, 2048, dtype=torch.bfloat16)
+    print(f"native bf16 GEMM on this CPU: {native_bf16_gemm()}")
+    print("| rows M | bf16 F.linear ms | fp32 copy + GEMM ms | ratio |\n|---|---|---|---|")
+    for M in (1, 8, 16, 24, 32, 64, 128, 512):
+        x = torch.randn(M, 2048, dtype=torch.bfloat16)
+        a = best_ms(lambda: F.linear(x, w))
+        b = best_ms(lambda: F.linear(x.float(), scratch(w.numel(), torch.float32).view(8192, 2048).copy_(w)).bfloat16())
+        print(f"| {M} | {a:.1f} | {b:.1f} | {a / b:.2f}x |")
 
 
 def quant_crossover():

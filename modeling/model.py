@@ -17,6 +17,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import TANH_GELUS, SantaCoderConfig
+from .cpu import MAX_SCRATCH, native_bf16_gemm, scratch
+
+# bf16 activations on a CPU without native bf16 GEMMs: from this many rows an fp32 copy of the weight and an fp32
+# GEMM win (8192 x 2048: 16 rows 1.09x, 32 rows 2.0x, 128 rows 3.6x; `python benchmarks/bench_linear.py --bf16-rows`)
+FP32_GEMM_MIN_ROWS = 16
 
 
 class KVCache:
@@ -58,6 +63,11 @@ class Linear(nn.Linear):
     def forward(self, x):
         if self.weight.is_mkldnn:
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+        if x.dtype == torch.bfloat16 and x.device.type == "cpu" and x.numel() >= FP32_GEMM_MIN_ROWS * x.shape[-1] \
+                and self.weight.numel() <= MAX_SCRATCH and not native_bf16_gemm():
+            # a prompt on a CPU without native bf16 GEMMs: the weight copied into an fp32 scratch, one fp32 GEMM
+            w = scratch(self.weight.numel(), torch.float32).view(self.weight.shape).copy_(self.weight)
+            return F.linear(x.float(), w, None if self.bias is None else self.bias.float()).to(x.dtype)
         return F.linear(x, self.weight, self.bias)
 
 
@@ -65,7 +75,7 @@ def can_pack(device: torch.device, dtype: torch.dtype) -> bool:
     """oneDNN packing: CPU only, fp32 or bf16 (fp16 needs AVX512-FP16, which few CPUs have)."""
     if device.type != "cpu" or not torch.backends.mkldnn.is_available():
         return False
-    return dtype == torch.float32 or (dtype == torch.bfloat16 and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return dtype == torch.float32 or (dtype == torch.bfloat16 and native_bf16_gemm())
 
 
 class LayerNorm(nn.LayerNorm):

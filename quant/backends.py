@@ -28,6 +28,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from modeling.cpu import MAX_SCRATCH as DEQUANT_MAX_WEIGHTS  # larger layers keep the kernel (the lm_head)
+from modeling.cpu import native_bf16_gemm as cpu_bf16_gemm_fast
+from modeling.cpu import scratch as _scratch
+
 from .primitives import pack_rows
 
 log = logging.getLogger(__name__)
@@ -38,7 +42,6 @@ INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
 # (~0.1 ms per row for an 8192 x 2048 layer). Measured: benchmarks/bench_linear.py --quant
 DEQUANT_MIN_ROWS = {"cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
 DEQUANT_MIN_ROWS_FP32 = {"cpu-int4": 128, "cpu-int8": 96}  # no fast bf16 GEMMs (AVX2: int8 crossover between 64 and 128)
-DEQUANT_MAX_WEIGHTS = 2**25  # larger layers (the 49280-row lm_head) keep the kernel: the scratch would be 200 MB
 BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 
 
@@ -357,24 +360,3 @@ def int4pack_cpu_block() -> int | None:
     q = torch.randint(0, 16, (128, 256), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
     w4 = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
     return next((b for b in (64, 32) if torch.equal(unpack_int4pack_cpu(w4, 128, 256, b), q)), None)
-
-
-@functools.cache
-def cpu_bf16_gemm_fast() -> bool:
-    """Whether oneDNN multiplies bf16 matrices natively on this CPU (AVX-512 and newer). Without it (AVX2)
-    a bf16 GEMM is emulated: 21 s against 77 ms in fp32 for 179 x 2048 @ 2048 x 8192, so long prompts
-    dequantize to fp32 there."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-_scratch_buffers: dict = {}
-
-
-def _scratch(numel, dtype) -> torch.Tensor:
-    """One reusable CPU buffer per dtype (at most DEQUANT_MAX_WEIGHTS elements): with a fresh allocation per
-    call, page faults made the 8192 x 2048 dequantize 26 ms instead of about 4 ms."""
-    buf = _scratch_buffers.get(dtype)
-    if buf is None or buf.numel() < numel:
-        with torch.inference_mode(False):  # a normal tensor: writable inside and outside inference mode
-            buf = _scratch_buffers[dtype] = torch.empty(numel, dtype=dtype)
-    return buf[:numel]

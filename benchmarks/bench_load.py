@@ -1,7 +1,7 @@
 """Loading quantized folders of the full-size SantaCoder (random weights, RTN): folder size, load time,
 and peak RSS of load + a 64-token generation, each in a fresh process.
 
-The folders are written once into --workdir (kept between runs). Targets (issue): int4 load <= 2 s
+The folders are written once into --workdir (kept between runs). Targets: int4 load <= 2 s
 and peak RSS <= 1.2 x folder size + 300 MB.
 
     python benchmarks/bench_load.py                   # -> benchmarks/results/load_cpu.md

@@ -188,7 +188,7 @@ class GPTQLinear(QuantLinear):
         if x.shape[0] >= self.gemm_from_rows:  # many tokens: dequantize once, then one GEMM (faster than the kernel)
             y = self.backend.long_forward(x.to(self.gemm_dtype))
         else:
-            y = self.backend(x.to(self.act_dtype))
+            y = self.backend.forward(x.to(self.act_dtype))  # not __call__: no hook machinery per token
         y = y.to(self.act_dtype)
         if self.bias_c is not None:
             y = y + self.bias_c

@@ -153,7 +153,7 @@ class CpuInt8(Backend):
     def __init__(self, c: Codes, dtype, layer):
         super().__init__()
         N, K = c.out_features, c.in_features
-        w8 = torch.empty(N, K, dtype=torch.int8)
+        w8 = torch.empty(N, K, dtype=torch.int8, device=c.scales.device)
         for n0 in range(0, N, BUILD_CHUNK):
             w8[n0:n0 + BUILD_CHUNK] = (c.kn(n0, n0 + BUILD_CHUNK).t() ^ 128).view(torch.int8)  # code - 128
         self.register_buffer("w8", w8, persistent=False)
@@ -204,24 +204,14 @@ class CudaInt4(Backend):
         return unpack_codes_kn(self.host_qweight[:, n0:n1], 4, K).t().to(torch.int32).to(self.w4.device)
 
 
-class CudaInt8(Backend):
-    name, readable = "cuda-int8", True
+class CudaInt8(CpuInt8):
+    """The same layout and kernel as cpu-int8, on the GPU (fp16 or bf16 activations)."""
+
+    name = "cuda-int8"
 
     @classmethod
     def fits(cls, c, device, dtype, uniform):
         return device.type == "cuda" and c.bits == 8 and c.per_channel_sym and cuda_kernel_works("int8", device)
-
-    def __init__(self, c: Codes, dtype, layer):
-        super().__init__()
-        self.register_buffer("w8", (c.kn(0, c.out_features).t() ^ 128).view(torch.int8).contiguous(),
-                             persistent=False)
-        self.register_buffer("s8", c.scales[:, 0].to(dtype), persistent=False)
-
-    def forward(self, x):
-        return torch.ops.aten._weight_int8pack_mm(x, self.w8, self.s8)
-
-    def codes(self, n0, n1):
-        return self.w8[n0:n1].to(torch.int32) + 128
 
     def long_rows(self, fp32_gemm):
         return DEQUANT_MIN_ROWS[self.name]

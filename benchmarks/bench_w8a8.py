@@ -1,11 +1,16 @@
-"""Quality of int8 activations through fbgemm's dynamic int8 Linear (torch.ops.quantized.linear_dynamic), the
-fast CPU route bench_linear.py --stream measures: perplexity of the trained fixture on held-out code with
-int8 per-channel weights (RTN), weight-only (our kernel) against the same codes with activations quantized
-by fbgemm per tensor (as it runs a prompt) and per token (as it runs decode, one row at a time).
+"""Quality of quantized activations: perplexity of the trained fixture on held-out code when the weight codes
+are the same and only the activations change.
 
-    python benchmarks/bench_w8a8.py
+- our CPU kernels (avx2-int4 / avx2-int8, quant/csrc): activations rounded to int8 per block of 32 columns,
+  against torch's weight-only kernels (cpu-int4 / cpu-int8: bf16 activations), for int4 g128 and int8 per
+  channel (RTN); every row goes through the kernel (the long-prompt dequantize + GEMM path is switched off);
+- fbgemm's dynamic int8 Linear (torch.ops.quantized.linear_dynamic), activations quantized per tensor (as it
+  runs a prompt) and per token (as it runs decode, one row at a time).
+
+    python benchmarks/bench_w8a8.py [--blocks 16]
 """
 
+import argparse
 import os
 import sys
 
@@ -15,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import calibration_data as cd  # noqa: E402
 from modeling import SantaCoderForCausalLM  # noqa: E402
-from quant import GPTQLinear, QuantConfig, quantize_  # noqa: E402
+from quant import GPTQLinear, QuantConfig, ext, quantize_  # noqa: E402
 from quant.evaluate import perplexity  # noqa: E402
 
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder")
@@ -37,24 +42,49 @@ def dynamic_forward(layer: GPTQLinear, per_token: bool):
     return forward
 
 
-def int8_model(per_token=None):
-    m = quantize_(SantaCoderForCausalLM.from_pretrained(TINY, dtype="bf16"), QuantConfig(method="rtn", bits=8))
-    if per_token is not None:
-        for layer in m.modules():
-            if isinstance(layer, GPTQLinear):
-                layer.forward = dynamic_forward(layer, per_token)
-    return m
+def quantized(bits: int, kernels: str):
+    """The fixture, RTN (int4 g128 or int8 per channel), its layers on `kernels`: "ours", "torch", or fbgemm
+    "per tensor" / "per token"."""
+    real = ext.kernels
+    if kernels != "ours":
+        ext.kernels = lambda: None  # torch's own kernels are picked instead of ours
+    try:
+        m = quantize_(SantaCoderForCausalLM.from_pretrained(TINY, dtype="bf16"), QuantConfig(method="rtn", bits=bits))
+    finally:
+        ext.kernels = real
+    for layer in m.modules():
+        if isinstance(layer, GPTQLinear):
+            layer.gemm_from_rows = float("inf")  # every row through the kernel, as decode runs
+            if kernels.startswith("per "):
+                layer.forward = dynamic_forward(layer, kernels == "per token")
+    kinds = {layer.kernel for layer in m.modules() if isinstance(layer, GPTQLinear)}
+    return m, ", ".join(sorted(k for k in kinds if k))
 
 
 def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--blocks", type=int, default=16, help="held-out blocks of 256 tokens")
+    args = p.parse_args()
     torch.set_num_threads(2)
     fp = SantaCoderForCausalLM.from_pretrained(TINY, dtype="bf16")
-    held = cd.eval_blocks(fp.tokenizer, "heldout", 256)[:4]  # per token runs row by row: 4 blocks of 256
+    held = cd.eval_blocks(fp.tokenizer, "heldout", 256)[:args.blocks]
     base = perplexity(fp, held)
-    print(f"bf16 perplexity {base:.4f} on {held.numel()} held-out tokens")
-    for name, per_token in (("int8 weight-only", None), ("int8 W8A8 per tensor", False), ("int8 W8A8 per token", True)):
-        ppl = perplexity(int8_model(per_token), held)
-        print(f"{name:22s} {ppl:.4f}  {100 * (ppl / base - 1):+.2f}%")
+    print(f"bf16 perplexity {base:.4f} on {held.numel()} held-out tokens\n")
+    print("| weights | activations | kernel | perplexity | vs bf16 |\n|---|---|---|---|---|")
+    cases = [(4, "torch", "bf16"), (4, "ours", "int8 per block of 32"), (8, "torch", "bf16"),
+             (8, "ours", "int8 per block of 32"), (8, "per tensor", "int8 per tensor (fbgemm)"),
+             (8, "per token", "int8 per token (fbgemm)")]
+    for bits, kernels, acts in cases:
+        if kernels == "ours" and ext.kernels() is None:
+            continue
+        if kernels.startswith("per "):
+            held = held[:4]  # per token runs row by row: fewer blocks
+            base = perplexity(fp, held)
+        m, kind = quantized(bits, kernels)
+        ppl = perplexity(m, held)
+        weights = "int4 g128 RTN (+ head)" if bits == 4 else "int8 per channel RTN"
+        print(f"| {weights} | {acts} | {kind if not kernels.startswith('per ') else 'fbgemm'} | {ppl:.4f} | "
+              f"{100 * (ppl / base - 1):+.2f}% |", flush=True)
 
 
 if __name__ == "__main__":

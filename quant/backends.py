@@ -7,13 +7,17 @@ buffers (`.to()` moves them, the state dict never sees them). Each backend says 
 dequantizing once and one GEMM (`long_rows`, `long_forward`), and whether its layout gives the codes
 back (`readable`, `codes`), which lets GPTQLinear drop qweight instead of keeping the codes twice.
 
+    avx2-int4   our C++ kernel (quant/csrc, built on first use): activations quantized to int8 per block of 32,
+                integer dot products; int4 groups that are multiples of 32 (or whole rows), any zero points
+    avx2-int8   the same for symmetric per-channel int8
     cpu-int4    torch._weight_int4pack_mm_for_cpu, bf16 activations, groups of 32-256 (or whole rows)
     cpu-int8    torch._weight_int8pack_mm, bf16 activations, symmetric per-channel int8
     cuda-int4   torch._weight_int4pack_mm (tinygemm), bf16; tried once on the GPU first (unverified here)
     cuda-int8   torch._weight_int8pack_mm, symmetric per-channel int8; tried once first (unverified here)
     dequantize  anything else: the weight dequantized on every call (one warning per kind)
 
-`select_backend` takes the first that fits, in that order.
+`select_backend` takes the first that fits, in that order; SANTACODER_NO_EXT=1 turns the avx2 ones off
+(as does a CPU without AVX2 or a machine where they do not compile: quant/ext.py).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from modeling.cpu import MAX_SCRATCH as DEQUANT_MAX_WEIGHTS  # larger layers kee
 from modeling.cpu import native_bf16_gemm as cpu_bf16_gemm_fast
 from modeling.cpu import scratch as _scratch
 
+from . import ext
 from .primitives import pack_rows
 
 log = logging.getLogger(__name__)
@@ -40,8 +45,8 @@ _warned: set = set()
 INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
 # From this many rows (tokens) on, dequantize + one GEMM beats the CPU kernels, which are compute-bound
 # (~0.1 ms per row for an 8192 x 2048 layer). Measured: benchmarks/bench_linear.py --quant
-DEQUANT_MIN_ROWS = {"cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
-DEQUANT_MIN_ROWS_FP32 = {"cpu-int4": 128, "cpu-int8": 96}  # no fast bf16 GEMMs (AVX2: int8 crossover between 64 and 128)
+DEQUANT_MIN_ROWS = {"avx2-int4": 128, "avx2-int8": 32, "cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
+DEQUANT_MIN_ROWS_FP32 = {"avx2-int4": 128, "avx2-int8": 96, "cpu-int4": 128, "cpu-int8": 96}  # no fast bf16 GEMMs (AVX2: int8 crossover between 64 and 128)
 BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 
 
@@ -87,6 +92,84 @@ class Backend(nn.Module):
     def long_rows(self, fp32_gemm: bool) -> float:
         """Rows from which long_forward is used (inf: never)."""
         return float("inf")
+
+
+class Avx2Int4(Backend):
+    """Codes uint8 (N, K/2) in blocks of 32 columns: byte j of a block holds columns j (low nibble) and j + 16
+    (high nibble); fp32 scale s and s * zero per (row, group): a weight is s * q - sz."""
+
+    name, readable = "avx2-int4", True
+
+    @classmethod
+    def fits(cls, c, device, dtype, uniform):
+        return device.type == "cpu" and dtype in (torch.bfloat16, torch.float32) and c.bits == 4 and uniform \
+            and c.group_size % 32 == 0 and ext.kernels() is not None
+
+    def __init__(self, c: Codes, dtype, layer):
+        super().__init__()
+        N, K = c.out_features, c.in_features
+        w4 = torch.empty(N, K // 2, dtype=torch.uint8)
+        for n0 in range(0, N, BUILD_CHUNK):
+            q = c.kn(n0, n0 + BUILD_CHUNK).t().reshape(-1, K // 32, 2, 16)
+            w4[n0:n0 + BUILD_CHUNK] = (q[:, :, 0] | (q[:, :, 1] << 4)).view(-1, K // 2)
+        self.register_buffer("w4", w4, persistent=False)
+        self.register_buffer("s", c.scales.float().contiguous(), persistent=False)
+        self.register_buffer("sz", (c.scales.float() * c.zeros).contiguous(), persistent=False)
+        self.group = c.group_size
+
+    def forward(self, x):
+        return ext.kernels().q4_mm(x.contiguous(), self.w4, self.s, self.sz, self.group)
+
+    def codes(self, n0, n1):
+        b = self.w4[n0:n1].view(n1 - n0, -1, 1, 16)
+        return torch.cat([b & 15, b >> 4], dim=2).view(n1 - n0, -1).to(torch.int32)
+
+    def long_rows(self, fp32_gemm):
+        return (DEQUANT_MIN_ROWS_FP32 if fp32_gemm else DEQUANT_MIN_ROWS)[self.name]
+
+    def long_forward(self, x):
+        N, K = self.w4.shape[0], self.w4.shape[1] * 2
+        b = self.w4.view(N, K // 32, 1, 16)
+        w = _scratch(N * K, x.dtype).view(N, K // 32, 2, 16)
+        w[:, :, :1].copy_(b & 15)
+        w[:, :, 1:].copy_(b >> 4)
+        w = w.view(N, -1, self.group)
+        w.mul_(self.s[:, :, None].to(x.dtype)).sub_(self.sz[:, :, None].to(x.dtype))
+        return F.linear(x, w.view(N, K))
+
+
+class Avx2Int8(Backend):
+    """Codes - 128 as int8 (N, K) and the fp32 per-channel scale."""
+
+    name, readable = "avx2-int8", True
+
+    @classmethod
+    def fits(cls, c, device, dtype, uniform):
+        return device.type == "cpu" and dtype in (torch.bfloat16, torch.float32) and c.bits == 8 \
+            and c.per_channel_sym and c.in_features % 32 == 0 and ext.kernels() is not None
+
+    def __init__(self, c: Codes, dtype, layer):
+        super().__init__()
+        N, K = c.out_features, c.in_features
+        w8 = torch.empty(N, K, dtype=torch.int8)
+        for n0 in range(0, N, BUILD_CHUNK):
+            w8[n0:n0 + BUILD_CHUNK] = (c.kn(n0, n0 + BUILD_CHUNK).t() ^ 128).view(torch.int8)
+        self.register_buffer("w8", w8, persistent=False)
+        self.register_buffer("s8", c.scales[:, 0].float().contiguous(), persistent=False)
+
+    def forward(self, x):
+        return ext.kernels().q8_mm(x.contiguous(), self.w8, self.s8)
+
+    def codes(self, n0, n1):
+        return self.w8[n0:n1].to(torch.int32) + 128
+
+    def long_rows(self, fp32_gemm):
+        return (DEQUANT_MIN_ROWS_FP32 if fp32_gemm else DEQUANT_MIN_ROWS)[self.name]
+
+    def long_forward(self, x):
+        N, K = self.w8.shape
+        w = _scratch(N * K, x.dtype).view(N, K).copy_(self.w8)
+        return F.linear(x, w) * self.s8.to(x.dtype)
 
 
 class CpuInt4(Backend):
@@ -244,7 +327,7 @@ class Dequantize(Backend):
         return F.linear(x, w if m.perm is None else w[:, m.perm])
 
 
-BACKENDS = (CpuInt4, CpuInt8, CudaInt4, CudaInt8, Dequantize)
+BACKENDS = (Avx2Int4, Avx2Int8, CpuInt4, CpuInt8, CudaInt4, CudaInt8, Dequantize)
 
 
 def select_backend(c: Codes, device: torch.device, dtype: torch.dtype, uniform: bool) -> type[Backend]:

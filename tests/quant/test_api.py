@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import sqnr
+from conftest import cpu_kernel, sqnr
 from modeling import SantaCoderForCausalLM
 from quant import GPTQLinear, QuantConfig, quantize_
 
@@ -23,7 +23,7 @@ def test_rtn_model_close_to_bf16_and_generates(tiny_path, prompt_ids, bits, grou
     model = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16"),
                       QuantConfig(method="rtn", bits=bits, group_size=group_size))
     swapped = [m for m in model.transformer.h.modules() if isinstance(m, GPTQLinear)]
-    assert len(swapped) == 4 * model.config.n_layer and all(m.kernel.startswith("cpu-") for m in swapped)
+    assert len(swapped) == 4 * model.config.n_layer and all(m.kernel == cpu_kernel(f"cpu-int{bits}") for m in swapped)
     with torch.no_grad():
         got = model(prompt_ids).logits
     assert sqnr(ref, got) > bound, f"int{bits}: logits SQNR {sqnr(ref, got):.1f} dB"
@@ -50,7 +50,7 @@ def test_quantized_lm_head_is_an_untied_copy(tiny_path, prompt_ids):
     wte = fp.transformer.wte.weight.detach().clone()
     model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16")
     quantize_(model, QuantConfig(method="rtn", bits=4))  # int4: lm_head quantized by default
-    assert isinstance(model.lm_head, GPTQLinear) and model.lm_head.kernel == "cpu-int4"
+    assert isinstance(model.lm_head, GPTQLinear) and model.lm_head.kernel == cpu_kernel("cpu-int4")
     assert torch.equal(model.transformer.wte.weight, wte)  # the embedding is untouched
     plain = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16"),
                       QuantConfig(method="rtn", bits=4, lm_head=False))

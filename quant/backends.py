@@ -8,7 +8,8 @@ dequantizing once and one GEMM (`long_rows`, `long_forward`), and whether its la
 back (`readable`, `codes`), which lets GPTQLinear drop qweight instead of keeping the codes twice.
 
     avx2-int4   our C++ kernel (quant/csrc, built on first use): activations quantized to int8 per block of 32,
-                integer dot products; int4 groups that are multiples of 32 (or whole rows), any zero points
+                integer dot products; in_features a multiple of 64, groups of 32 or multiples of 64 (or whole
+                rows), any zero points
     avx2-int8   the same for symmetric per-channel int8
     cpu-int4    torch._weight_int4pack_mm_for_cpu, bf16 activations, groups of 32-256 (or whole rows)
     cpu-int8    torch._weight_int8pack_mm, bf16 activations, symmetric per-channel int8
@@ -103,7 +104,7 @@ class Avx2Int4(Backend):
     @classmethod
     def fits(cls, c, device, dtype, uniform):
         return device.type == "cpu" and dtype in (torch.bfloat16, torch.float32) and c.bits == 4 and uniform \
-            and c.group_size % 32 == 0 and ext.kernels() is not None
+            and c.in_features % 64 == 0 and (c.group_size == 32 or c.group_size % 64 == 0) and ext.kernels() is not None
 
     def __init__(self, c: Codes, dtype, layer):
         super().__init__()

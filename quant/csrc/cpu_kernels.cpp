@@ -7,8 +7,12 @@
 //      columns j (low nibble) and j + 16 (high nibble) of that block.
 //   q8 int8 (N, K): code - 128 (symmetric per-channel int8).
 //   s, sz fp32 (N, G): the group's scale and scale * zero; a weight is s * q - sz (G = 1 for int8).
-// x (M, K) fp32 or bf16 -> y (M, N) fp32. Rows of x are processed 4 at a time against each weight block,
-// so a few rows (speculative verification, short prompts) cost little more than one.
+// x (M, K) fp32 or bf16 -> y (M, N) fp32. Rows of x are processed up to 4 at a time against each weight
+// block, so a few rows (speculative verification, short prompts) cost little more than one.
+//
+// int4 takes two blocks per step: the 32 bytes of blocks b and b + 1 give, masked, the codes 0-15 of both
+// (one 128-bit lane each) and, shifted, their codes 16-31; the activations are stored in the same order, so
+// two maddubs, one add, one madd, one int-to-float conversion and one FMA cover 64 weights.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -23,15 +27,17 @@ namespace {
 constexpr int QK = 32;  // activation block
 
 struct QuantizedRows {
-  std::vector<int8_t> a;   // (M, K)
-  std::vector<float> d;    // (M, K / 32) block scales
-  std::vector<float> gsum; // (M, G) sum over each weight group of the dequantized activations
+  std::vector<int8_t> a;    // (M, K); with `pairs`, each 64 columns reordered as the int4 kernel reads them
+  std::vector<float> d;     // (M, K / 32) block scales
+  std::vector<float> dv;    // with `pairs`: (M, K / 64, 8) the scales of blocks b, b + 1, each four times
+  std::vector<float> gsum;  // (M, G) sum over each weight group of the dequantized activations
 };
 
 template <typename T>
-QuantizedRows quantize_rows(const T* x, int64_t M, int64_t K, int64_t group) {
+QuantizedRows quantize_rows(const T* x, int64_t M, int64_t K, int64_t group, bool pairs) {
   const int64_t nb = K / QK, G = K / group;
-  QuantizedRows r{std::vector<int8_t>(M * K), std::vector<float>(M * nb), std::vector<float>(M * G, 0.f)};
+  QuantizedRows r{std::vector<int8_t>(M * K), std::vector<float>(M * nb), std::vector<float>(pairs ? M * nb * 4 : 0),
+                  std::vector<float>(M * G, 0.f)};
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t b = 0; b < nb; ++b) {
       const T* xb = x + m * K + b * QK;
@@ -39,24 +45,27 @@ QuantizedRows quantize_rows(const T* x, int64_t M, int64_t K, int64_t group) {
       for (int i = 0; i < QK; ++i) amax = std::max(amax, std::fabs(static_cast<float>(xb[i])));
       const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
       int sum = 0;
-      int8_t* ab = r.a.data() + m * K + b * QK;
+      // pairs: [b even: 0-15 | b odd: 0-15 | b even: 16-31 | b odd: 16-31] in each 64 columns
+      int8_t* ab = r.a.data() + m * K + (pairs ? (b & ~1) * QK + (b & 1) * 16 : b * QK);
       for (int i = 0; i < QK; ++i) {
         const int v = static_cast<int>(std::nearbyint(static_cast<float>(xb[i]) * id));
-        ab[i] = static_cast<int8_t>(v);
+        ab[pairs && i >= 16 ? i + 16 : i] = static_cast<int8_t>(v);
         sum += v;
       }
       r.d[m * nb + b] = d;
+      if (pairs)
+        for (int i = 0; i < 4; ++i) r.dv[(m * nb + (b & ~1)) * 4 + (b & 1) * 4 + i] = d;
       r.gsum[m * G + b * QK / group] += d * sum;
     }
   }
   return r;
 }
 
-QuantizedRows quantize(const torch::Tensor& x, int64_t group) {
+QuantizedRows quantize(const torch::Tensor& x, int64_t group, bool pairs) {
   const int64_t M = x.size(0), K = x.size(1);
   if (x.scalar_type() == torch::kBFloat16)
-    return quantize_rows(x.data_ptr<at::BFloat16>(), M, K, group);
-  return quantize_rows(x.data_ptr<float>(), M, K, group);
+    return quantize_rows(x.data_ptr<at::BFloat16>(), M, K, group, pairs);
+  return quantize_rows(x.data_ptr<float>(), M, K, group, pairs);
 }
 
 inline float hsum(__m256 v) {
@@ -66,12 +75,6 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// 32 unsigned codes of one block x 32 int8 activations -> 8 int32 partial sums, as floats
-inline __m256 dot_block(__m256i w, __m256i a) {
-  const __m256i p = _mm256_maddubs_epi16(w, a);
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-}
-
 // int8 weights: |w| against the activations carrying w's sign (maddubs needs one unsigned operand)
 inline __m256 dot_block_signed(__m256i w, const int8_t* a) {
   const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
@@ -79,39 +82,54 @@ inline __m256 dot_block_signed(__m256i w, const int8_t* a) {
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
 
-// MT activation rows against one output row; per block, the scale d * s goes into one of 4 accumulators
-// per activation row in turn, so that consecutive FMAs do not wait on each other
-template <int MT>
+// MT activation rows against one output row, two blocks (64 columns) per step. Groups of 64 columns or more
+// (whole pairs): each pair's sum goes into one of C chains per activation row (consecutive FMAs do not wait
+// on each other) and is scaled by the group's s once per group. Groups of 32: each block's s is applied
+// per pair instead.
+template <int MT, bool G32>
 void q4_row(const uint8_t* wr, const float* s, const float* sz, const QuantizedRows& q, int64_t m0, int64_t n,
             int64_t K, int64_t N, int64_t group, float* y) {
-  const int64_t nb = K / QK, G = K / group, bpg = group / QK;
-  const __m256i low = _mm256_set1_epi8(0x0F);
+  const int64_t np = K / 64, G = K / group, ppg = G32 ? 1 : group / 64;
+  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   const int8_t* a = q.a.data() + m0 * K;
-  const float* d = q.d.data() + m0 * nb;
-  constexpr int C = MT == 1 ? 4 : MT == 2 ? 2 : 1;  // chains per activation row
-  __m256 acc[MT][C];
-  for (int i = 0; i < MT; ++i)
-    for (int c = 0; c < C; ++c) acc[i][c] = _mm256_setzero_ps();
-  auto block = [&](int64_t b, int c) {  // block b of the row into chain c
-    const float sg = s[b / bpg];
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wr + b * 16));
-    const __m256i wq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low);
+  const float* dv = q.dv.data() + m0 * np * 8;
+  constexpr int C = MT == 1 ? 2 : 1;  // chains per row of x (one row: two, so that FMAs overlap)
+  __m256 acc[MT], gacc[MT][C];
+  for (int i = 0; i < MT; ++i) acc[i] = _mm256_setzero_ps();
+  for (int64_t g0 = 0; g0 < np; g0 += ppg) {  // one group (or, with G32, one pair: two groups)
+    for (int i = 0; i < MT; ++i)
+      for (int c = 0; c < C; ++c) gacc[i][c] = _mm256_setzero_ps();
+    auto pair = [&](int64_t p, int c) {  // 64 columns into chain c
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + p * 32));
+      const __m256i lo = _mm256_and_si256(raw, low), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
+      for (int i = 0; i < MT; ++i) {
+        const __m256i* ap = reinterpret_cast<const __m256i*>(a + i * K + p * 64);
+        const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(ap)),
+                                             _mm256_maddubs_epi16(hi, _mm256_loadu_si256(ap + 1)));
+        const __m256 f = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+        gacc[i][c] = _mm256_fmadd_ps(f, _mm256_loadu_ps(dv + (i * np + p) * 8), gacc[i][c]);
+      }
+    };
+    int64_t p = g0;
+    for (; p + C <= g0 + ppg; p += C)  // c known at compile time: the chains stay in registers
+      for (int c = 0; c < C; ++c) pair(p + c, c);
+    for (; p < g0 + ppg; ++p) pair(p, 0);
+    const __m256 sg = G32 ? _mm256_set_m128(_mm_set1_ps(s[2 * g0 + 1]), _mm_set1_ps(s[2 * g0]))
+                          : _mm256_set1_ps(s[g0 / ppg]);
     for (int i = 0; i < MT; ++i) {
-      const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i * K + b * QK));
-      acc[i][c] = _mm256_fmadd_ps(dot_block(wq, av), _mm256_set1_ps(d[i * nb + b] * sg), acc[i][c]);
+      __m256 t = gacc[i][0];
+      for (int c = 1; c < C; ++c) t = _mm256_add_ps(t, gacc[i][c]);
+      acc[i] = _mm256_fmadd_ps(t, sg, acc[i]);
     }
-  };
-  int64_t b = 0;
-  for (; b + C <= nb; b += C)
-    for (int c = 0; c < C; ++c) block(b + c, c);
-  for (; b < nb; ++b) block(b, 0);
+  }
   for (int i = 0; i < MT; ++i) {
-    __m256 t = acc[i][0];
-    for (int c = 1; c < C; ++c) t = _mm256_add_ps(t, acc[i][c]);
     const float* gs = q.gsum.data() + (m0 + i) * G;
-    float zero = 0.f;
-    for (int64_t g = 0; g < G; ++g) zero += sz[g] * gs[g];
-    y[(m0 + i) * N + n] = hsum(t) - zero;
+    __m256 z = _mm256_setzero_ps();  // the zero points' share: sum over groups of s * zero * sum(x)
+    int64_t g = 0;
+    for (; g + 8 <= G; g += 8) z = _mm256_fmadd_ps(_mm256_loadu_ps(sz + g), _mm256_loadu_ps(gs + g), z);
+    float zero = hsum(z);
+    for (; g < G; ++g) zero += sz[g] * gs[g];
+    y[(m0 + i) * N + n] = hsum(acc[i]) - zero;
   }
 }
 
@@ -119,7 +137,12 @@ template <int MT>
 void q4_rows(const uint8_t* w, const float* s, const float* sz, const QuantizedRows& q, int64_t m0, int64_t n0,
              int64_t n1, int64_t K, int64_t N, int64_t group, float* y) {
   const int64_t G = K / group;
-  for (int64_t n = n0; n < n1; ++n) q4_row<MT>(w + n * (K / 2), s + n * G, sz + n * G, q, m0, n, K, N, group, y);
+  for (int64_t n = n0; n < n1; ++n) {
+    if (group == QK)
+      q4_row<MT, true>(w + n * (K / 2), s + n * G, sz + n * G, q, m0, n, K, N, group, y);
+    else
+      q4_row<MT, false>(w + n * (K / 2), s + n * G, sz + n * G, q, m0, n, K, N, group, y);
+  }
 }
 
 template <int MT>
@@ -149,26 +172,31 @@ void check(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& 
 }
 
 constexpr int64_t ROWS_PER_TASK = 16;  // output rows a thread takes at a time
+constexpr int64_t ROWS_PER_PASS = 8;   // output rows multiplied with every row of x before the next ones
 
 }  // namespace
 
 torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Tensor sz, int64_t group) {
   const int64_t N = w.size(0), K = w.size(1) * 2, M = x.size(0);
   check(x, w, s, K);
-  TORCH_CHECK(w.scalar_type() == torch::kByte && group % QK == 0 && K % group == 0, "q4: group a multiple of 32");
+  TORCH_CHECK(w.scalar_type() == torch::kByte && K % 64 == 0 && (group == QK || group % 64 == 0) && K % group == 0,
+              "q4: K a multiple of 64, group 32 or a multiple of 64");
   TORCH_CHECK(s.size(0) == N && s.size(1) == K / group && sz.sizes() == s.sizes(), "q4: scales (N, K / group)");
-  const QuantizedRows q = quantize(x, group);
+  const QuantizedRows q = quantize(x, group, true);
   auto y = torch::empty({M, N}, x.options().dtype(torch::kFloat));
   const uint8_t* wp = w.data_ptr<uint8_t>();
   const float *sp = s.data_ptr<float>(), *zp = sz.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
-    int64_t m = 0;
-    for (; m + 4 <= M; m += 4) q4_rows<4>(wp, sp, zp, q, m, n0, n1, K, N, group, yp);
-    switch (M - m) {
-      case 3: q4_rows<3>(wp, sp, zp, q, m, n0, n1, K, N, group, yp); break;
-      case 2: q4_rows<2>(wp, sp, zp, q, m, n0, n1, K, N, group, yp); break;
-      case 1: q4_rows<1>(wp, sp, zp, q, m, n0, n1, K, N, group, yp); break;
+    for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {  // these weight rows stay in cache for every 4 rows of x
+      const int64_t b = std::min(a + ROWS_PER_PASS, n1);
+      int64_t m = 0;
+      for (; m + 4 <= M; m += 4) q4_rows<4>(wp, sp, zp, q, m, a, b, K, N, group, yp);
+      switch (M - m) {
+        case 3: q4_rows<3>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
+        case 2: q4_rows<2>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
+        case 1: q4_rows<1>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
+      }
     }
   });
   return y;
@@ -178,18 +206,21 @@ torch::Tensor q8_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s) {
   const int64_t N = w.size(0), K = w.size(1), M = x.size(0);
   check(x, w, s, K);
   TORCH_CHECK(w.scalar_type() == torch::kChar && s.numel() == N, "q8: int8 weight (N, K), scales (N)");
-  const QuantizedRows q = quantize(x, K);
+  const QuantizedRows q = quantize(x, K, false);
   auto y = torch::empty({M, N}, x.options().dtype(torch::kFloat));
   const int8_t* wp = w.data_ptr<int8_t>();
   const float* sp = s.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
-    int64_t m = 0;
-    for (; m + 4 <= M; m += 4) q8_rows<4>(wp, sp, q, m, n0, n1, K, N, yp);
-    switch (M - m) {
-      case 3: q8_rows<3>(wp, sp, q, m, n0, n1, K, N, yp); break;
-      case 2: q8_rows<2>(wp, sp, q, m, n0, n1, K, N, yp); break;
-      case 1: q8_rows<1>(wp, sp, q, m, n0, n1, K, N, yp); break;
+    for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {  // these weight rows stay in cache for every 4 rows of x
+      const int64_t b = std::min(a + ROWS_PER_PASS, n1);
+      int64_t m = 0;
+      for (; m + 4 <= M; m += 4) q8_rows<4>(wp, sp, q, m, a, b, K, N, yp);
+      switch (M - m) {
+        case 3: q8_rows<3>(wp, sp, q, m, a, b, K, N, yp); break;
+        case 2: q8_rows<2>(wp, sp, q, m, a, b, K, N, yp); break;
+        case 1: q8_rows<1>(wp, sp, q, m, a, b, K, N, yp); break;
+      }
     }
   });
   return y;

@@ -289,13 +289,14 @@ def int8_blocks(x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("bits,in_f,out_f,group_size", [
-    (4, 512, 48, 32), (4, 512, 40, 64), (4, 160, 24, -1), (4, 384, 56, 128), (8, 512, 40, -1), (8, 96, 8, -1),
+    (4, 512, 48, 32), (4, 512, 40, 64), (4, 192, 24, -1), (4, 384, 56, 128), (4, 768, 8, 256), (8, 512, 40, -1),
+    (8, 96, 8, -1),
 ])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 def test_avx2_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_size, dtype):
     """Our kernels compute x' @ W.T exactly (to fp32 rounding), x' being x quantized to int8 per block of 32
     columns: every row count 1-9 (4-row tiles and the 1-3 row tails), any number of output rows, groups of
-    32 / 64 / 128 / whole rows, blocks per row not a multiple of 4, bf16 and fp32 activations."""
+    32 / 64 / 128 / 256 / whole rows, bf16 and fp32 activations."""
     import quant.ext
 
     if quant.ext.kernels() is None:

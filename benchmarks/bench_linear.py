@@ -1,8 +1,8 @@
 """One token through 24 c_fc-sized Linear weights (8192 x 2048, 768 MB in bf16, far beyond cache):
 F.linear against oneDNN's prepacked kernel (what modeling.model.Linear uses on CPU).
 
-With --quant: one 8192 x 2048 GPTQLinear (int4 g128, int8) at M tokens, through torch's CPU kernel
-and through dequantize-to-bf16 + one GEMM; where the second wins sets quant.linear.DEQUANT_MIN_ROWS.
+With --quant: one 8192 x 2048 GPTQLinear (int4 g128, int8) at M tokens, through our CPU kernel, torch's,
+and dequantize + one GEMM; where the GEMM wins sets quant.backends.DEQUANT_MIN_ROWS(_FP32).
 
 With --stream: one token through the 96 block Linears of the full-size model (random weights), as a
 decode step streams them from memory: torch's int4 kernel (GPTQLinear int4 g128), its int8 kernel
@@ -84,22 +84,34 @@ def bf16_rows():
 
 
 def quant_crossover():
+    """One 8192 x 2048 layer at M rows: our kernel (avx2-*), torch's (cpu-*) and dequantize + one GEMM (in the
+    dtype GPTQLinear uses on this CPU); where the GEMM wins sets quant.backends.DEQUANT_MIN_ROWS(_FP32)."""
+    from quant import ext
     from quant import linear as ql
 
     lin = torch.nn.Linear(2048, 8192)
     gemm_w = lin.weight.detach().to(torch.bfloat16)
-    mods = {bits: ql.GPTQLinear.from_linear(lin, bits, 128 if bits == 4 else -1).prepare(torch.bfloat16) for bits in (4, 8)}
-    print("| tokens M | bf16 GEMM ms | int4 kernel ms | int4 dequant+GEMM ms | int8 kernel ms | int8 dequant+GEMM ms |")
-    print("|---|---|---|---|---|---|")
-    for M in (1, 16, 32, 48, 64, 96, 128, 256, 512):
+    ours = ext.kernels
+    mods = {}
+    for bits in (4, 8):
+        for who in ("ours", "torch"):
+            ext.kernels = ours if who == "ours" else (lambda: None)
+            mods[bits, who] = ql.GPTQLinear.from_linear(lin, bits, 128 if bits == 4 else -1).prepare(torch.bfloat16)
+    ext.kernels = ours
+    names = {k: m.kernel for k, m in mods.items()}
+    print(f"GEMM dtype: {mods[4, 'ours'].gemm_dtype}")
+    print("| tokens M | bf16 GEMM ms | " + " | ".join(f"{names[b, 'ours']} ms | {names[b, 'torch']} ms | int{b} dequant+GEMM ms"
+                                                      for b in (4, 8)) + " |")
+    print("|---|---|" + "---|---|---|" * 2)
+    for M in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
         x = torch.randn(M, 2048, dtype=torch.bfloat16)
         row = [best_ms(lambda: F.linear(x, gemm_w))]
         for bits in (4, 8):
-            for threshold in (float("inf"), 1):  # kernel only, then dequantize + GEMM always
-                mods[bits].gemm_from_rows = threshold
-                row.append(best_ms(lambda: mods[bits](x)))
-        print(f"| {M} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
-
+            for who, threshold in (("ours", float("inf")), ("torch", float("inf")), ("ours", 1)):
+                m = mods[bits, who]
+                m.gemm_from_rows = threshold  # inf: the kernel only; 1: dequantize + GEMM always
+                row.append(best_ms(lambda: m(x)))
+        print(f"| {M} | " + " | ".join(f"{v:.2f}" for v in row) + " |", flush=True)
 
 
 def stream_block_linears():

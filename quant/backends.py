@@ -44,10 +44,13 @@ log = logging.getLogger(__name__)
 _warned: set = set()
 
 INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
-# From this many rows (tokens) on, dequantize + one GEMM beats the CPU kernels, which are compute-bound
-# (~0.1 ms per row for an 8192 x 2048 layer). Measured: benchmarks/bench_linear.py --quant
-DEQUANT_MIN_ROWS = {"avx2-int4": 128, "avx2-int8": 32, "cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
-DEQUANT_MIN_ROWS_FP32 = {"avx2-int4": 128, "avx2-int8": 96, "cpu-int4": 128, "cpu-int8": 96}  # no fast bf16 GEMMs (AVX2: int8 crossover between 64 and 128)
+# From this many rows (tokens) on, dequantize + one GEMM beats the CPU kernels, which are compute-bound with
+# many rows. Measured with benchmarks/bench_linear.py --quant: torch's kernels on an AVX-512 host (native bf16
+# GEMMs) and on this AVX2 one (fp32 GEMMs); ours on the AVX2 host, where the kernel stays ahead up to 512 rows
+# (int4 120.7 against 124.5 ms, int8 110.3 against 131.7 ms at 512). Ours on a native-bf16 CPU is not
+# measured: twice torch's crossover, as ours is 2-3x faster than torch's on the AVX2 host.
+DEQUANT_MIN_ROWS = {"avx2-int4": 256, "avx2-int8": 64, "cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
+DEQUANT_MIN_ROWS_FP32 = {"avx2-int4": 1024, "avx2-int8": 1024, "cpu-int4": 128, "cpu-int8": 96}  # no fast bf16 GEMMs (AVX2)
 BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 
 

@@ -172,7 +172,8 @@ void check(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& 
 }
 
 constexpr int64_t ROWS_PER_TASK = 16;  // output rows a thread takes at a time
-constexpr int64_t ROWS_PER_PASS = 8;   // output rows multiplied with every row of x before the next ones
+constexpr int64_t ROWS_PER_PASS = 8;   // output rows multiplied with a chunk of rows of x before the next ones
+constexpr int64_t X_CHUNK_BYTES = 256 * 1024;  // that chunk: at most this many bytes of quantized x (and 4 rows)
 
 }  // namespace
 
@@ -187,15 +188,19 @@ torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Te
   const uint8_t* wp = w.data_ptr<uint8_t>();
   const float *sp = s.data_ptr<float>(), *zp = sz.data_ptr<float>();
   float* yp = y.data_ptr<float>();
+  const int64_t mchunk = std::max<int64_t>(4, X_CHUNK_BYTES / K);
   at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
-    for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {  // these weight rows stay in cache for every 4 rows of x
-      const int64_t b = std::min(a + ROWS_PER_PASS, n1);
-      int64_t m = 0;
-      for (; m + 4 <= M; m += 4) q4_rows<4>(wp, sp, zp, q, m, a, b, K, N, group, yp);
-      switch (M - m) {
-        case 3: q4_rows<3>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
-        case 2: q4_rows<2>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
-        case 1: q4_rows<1>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
+    for (int64_t m0 = 0; m0 < M; m0 += mchunk) {  // rows of x that stay in cache
+      const int64_t m1 = std::min(m0 + mchunk, M);
+      for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {  // weight rows that stay in cache for all of them
+        const int64_t b = std::min(a + ROWS_PER_PASS, n1);
+        int64_t m = m0;
+        for (; m + 4 <= m1; m += 4) q4_rows<4>(wp, sp, zp, q, m, a, b, K, N, group, yp);
+        switch (m1 - m) {
+          case 3: q4_rows<3>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
+          case 2: q4_rows<2>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
+          case 1: q4_rows<1>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
+        }
       }
     }
   });
@@ -211,15 +216,19 @@ torch::Tensor q8_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s) {
   const int8_t* wp = w.data_ptr<int8_t>();
   const float* sp = s.data_ptr<float>();
   float* yp = y.data_ptr<float>();
+  const int64_t mchunk = std::max<int64_t>(4, X_CHUNK_BYTES / K);
   at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
-    for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {  // these weight rows stay in cache for every 4 rows of x
-      const int64_t b = std::min(a + ROWS_PER_PASS, n1);
-      int64_t m = 0;
-      for (; m + 4 <= M; m += 4) q8_rows<4>(wp, sp, q, m, a, b, K, N, yp);
-      switch (M - m) {
-        case 3: q8_rows<3>(wp, sp, q, m, a, b, K, N, yp); break;
-        case 2: q8_rows<2>(wp, sp, q, m, a, b, K, N, yp); break;
-        case 1: q8_rows<1>(wp, sp, q, m, a, b, K, N, yp); break;
+    for (int64_t m0 = 0; m0 < M; m0 += mchunk) {  // rows of x that stay in cache
+      const int64_t m1 = std::min(m0 + mchunk, M);
+      for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {  // weight rows that stay in cache for all of them
+        const int64_t b = std::min(a + ROWS_PER_PASS, n1);
+        int64_t m = m0;
+        for (; m + 4 <= m1; m += 4) q8_rows<4>(wp, sp, q, m, a, b, K, N, yp);
+        switch (m1 - m) {
+          case 3: q8_rows<3>(wp, sp, q, m, a, b, K, N, yp); break;
+          case 2: q8_rows<2>(wp, sp, q, m, a, b, K, N, yp); break;
+          case 1: q8_rows<1>(wp, sp, q, m, a, b, K, N, yp); break;
+        }
       }
     }
   });

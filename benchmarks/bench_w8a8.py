@@ -1,7 +1,7 @@
 """Quality of quantized activations: perplexity of the trained fixture on held-out code when the weight codes
 are the same and only the activations change.
 
-- our CPU kernels (avx2-int4 / avx2-int8, quant/csrc): activations rounded to int8 per block of 32 columns,
+- our CPU kernels (avx2-int4 / avx2-int8, modeling/csrc): activations rounded to int8 per block of 32 columns,
   against torch's weight-only kernels (cpu-int4 / cpu-int8: bf16 activations), for int4 g128 and int8 per
   channel (RTN); every row goes through the kernel (the long-prompt dequantize + GEMM path is switched off);
 - fbgemm's dynamic int8 Linear (torch.ops.quantized.linear_dynamic), activations quantized per tensor (as it
@@ -20,7 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import calibration_data as cd  # noqa: E402
 from modeling import SantaCoderForCausalLM  # noqa: E402
-from quant import GPTQLinear, QuantConfig, ext, quantize_  # noqa: E402
+from modeling import ext  # noqa: E402
+from quant import GPTQLinear, QuantConfig, quantize_  # noqa: E402
 from quant.evaluate import perplexity  # noqa: E402
 
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder")

@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import TANH_GELUS, SantaCoderConfig
+from . import ext
 from .cpu import MAX_SCRATCH, native_bf16_gemm, scratch
 
 # bf16 activations on a CPU without native bf16 GEMMs: from this many rows an fp32 copy of the weight and an fp32
@@ -63,11 +64,17 @@ class Linear(nn.Linear):
     def forward(self, x):
         if self.weight.is_mkldnn:
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
-        if x.dtype == torch.bfloat16 and x.device.type == "cpu" and x.numel() >= FP32_GEMM_MIN_ROWS * x.shape[-1] \
-                and self.weight.numel() <= MAX_SCRATCH and not native_bf16_gemm():
-            # a prompt on a CPU without native bf16 GEMMs: the weight copied into an fp32 scratch, one fp32 GEMM
-            w = scratch(self.weight.numel(), torch.float32).view(self.weight.shape).copy_(self.weight)
-            return F.linear(x.float(), w, None if self.bias is None else self.bias.float()).to(x.dtype)
+        if x.dtype == torch.bfloat16 and x.device.type == "cpu" and not native_bf16_gemm():  # bf16 emulated
+            rows = x.numel() // x.shape[-1]
+            if rows >= FP32_GEMM_MIN_ROWS and self.weight.numel() <= MAX_SCRATCH:
+                # a prompt: the weight copied into an fp32 scratch, one fp32 GEMM
+                w = scratch(self.weight.numel(), torch.float32).view(self.weight.shape).copy_(self.weight)
+                return F.linear(x.float(), w, None if self.bias is None else self.bias.float()).to(x.dtype)
+            if x.shape[-1] % 16 == 0 and ext.kernels() is not None:
+                # a few tokens (or a weight too large for the scratch: the lm_head): our bf16 kernel (modeling/csrc)
+                y = ext.kernels().bf16_mm(x.reshape(rows, -1), self.weight.detach())
+                y = y if self.bias is None else y + self.bias
+                return y.to(x.dtype).reshape(*x.shape[:-1], -1)
         return F.linear(x, self.weight, self.bias)
 
 
@@ -213,7 +220,7 @@ class SantaCoderForCausalLM(nn.Module):
         super().__init__()
         self.config = config
         self.transformer = Transformer(config)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied
         self._tokenizer = None
         self.source = None  # folder the weights came from (tokenizer files live there)

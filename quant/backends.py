@@ -7,7 +7,7 @@ buffers (`.to()` moves them, the state dict never sees them). Each backend says 
 dequantizing once and one GEMM (`long_rows`, `long_forward`), and whether its layout gives the codes
 back (`readable`, `codes`), which lets GPTQLinear drop qweight instead of keeping the codes twice.
 
-    avx2-int4   our C++ kernel (quant/csrc, built on first use): activations quantized to int8 per block of 32,
+    avx2-int4   our C++ kernel (modeling/csrc, built on first use): activations quantized to int8 per block of 32,
                 integer dot products; in_features a multiple of 64, groups of 32 or multiples of 64 (or whole
                 rows), any zero points
     avx2-int8   the same for symmetric per-channel int8
@@ -18,7 +18,7 @@ back (`readable`, `codes`), which lets GPTQLinear drop qweight instead of keepin
     dequantize  anything else: the weight dequantized on every call (one warning per kind)
 
 `select_backend` takes the first that fits, in that order; SANTACODER_NO_EXT=1 turns the avx2 ones off
-(as does a CPU without AVX2 or a machine where they do not compile: quant/ext.py).
+(as does a CPU without AVX2 or a machine where they do not compile: modeling/ext.py).
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from modeling import ext
 from modeling.cpu import MAX_SCRATCH as DEQUANT_MAX_WEIGHTS  # larger layers keep the kernel (the lm_head)
 from modeling.cpu import native_bf16_gemm as cpu_bf16_gemm_fast
 from modeling.cpu import scratch as _scratch
 
-from . import ext
 from .primitives import pack_rows
 
 log = logging.getLogger(__name__)

@@ -17,21 +17,21 @@ def cpu_kernels(request, monkeypatch):
     """Runs a test twice: with our C++ CPU kernels (avx2-int4 / avx2-int8) and with torch's own (cpu-int4 /
     cpu-int8, what a machine without AVX2 or a compiler gets). Returns a function naming the kernel expected
     for torch's name."""
-    import quant.ext
+    import modeling.ext
 
     if request.param == "torch":
-        monkeypatch.setattr(quant.ext, "kernels", lambda: None)
+        monkeypatch.setattr(modeling.ext, "kernels", lambda: None)
         return lambda name: name
-    if quant.ext.kernels() is None:
+    if modeling.ext.kernels() is None:
         pytest.skip("our C++ CPU kernels are not available on this machine (no AVX2 or no compiler)")
     return cpu_kernel
 
 
 def cpu_kernel(name: str) -> str:
     """The kernel a CPU layer gets by default where torch's would be `name`: ours where they are built."""
-    import quant.ext
+    import modeling.ext
 
-    return {"cpu-int4": "avx2-int4", "cpu-int8": "avx2-int8"}.get(name, name) if quant.ext.kernels() else name
+    return {"cpu-int4": "avx2-int4", "cpu-int8": "avx2-int8"}.get(name, name) if modeling.ext.kernels() else name
 
 
 def sqnr(ref, x) -> float:

@@ -96,7 +96,7 @@ def test_packed_cpu_linears_match_plain_linears(tmp_path, dtype):
 
 def test_bf16_prompts_take_fp32_gemms_where_bf16_is_emulated(tmp_path, monkeypatch):
     """On a CPU without native bf16 GEMMs (forced here), a prompt of 16+ tokens runs each block Linear as an
-    fp32 GEMM on an fp32 copy of the weight; one token stays a bf16 GEMM. Logits stay as close to fp32."""
+    fp32 GEMM on an fp32 copy of the weight; one token stays in bf16. Logits stay as close to fp32."""
     import modeling.model as mm
 
     monkeypatch.setattr(mm, "native_bf16_gemm", lambda: False)  # as on an AVX2 CPU (and no oneDNN packing)
@@ -109,7 +109,33 @@ def test_bf16_prompts_take_fp32_gemms_where_bf16_is_emulated(tmp_path, monkeypat
     x = torch.randint(0, 97, (1, 40), generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         ref, got = m32(x).logits, m16(x).logits
-        assert len(copies) == 2 * 4  # every block Linear of both layers, once
+        assert len(copies) == 2 * 4 + 1  # every block Linear of both layers and the lm_head, once
         m16(x[:, :1])
-        assert len(copies) == 8  # one token: bf16 as before
+        assert len(copies) == 9  # one token: no fp32 copy (our bf16 kernel, or torch's bf16 GEMM)
     assert sqnr(ref, got) > 34, sqnr(ref, got)  # measured 37.1 dB (the bf16 bound of test_low_precision_close_to_fp32)
+
+
+def test_few_bf16_rows_take_our_kernel_where_bf16_is_emulated(tmp_path, monkeypatch):
+    """On a CPU without native bf16 GEMMs (forced here), up to 15 tokens (decode, speculative verification) go
+    through our bf16 kernel (modeling/csrc), in every block Linear and the lm_head: the logits of F.linear's
+    bf16 GEMM, up to rounding."""
+    import types
+
+    import modeling.model as mm
+    from modeling import ext
+
+    real = ext.kernels()
+    if real is None:
+        pytest.skip("our C++ CPU kernels are not available on this machine (no AVX2 or no compiler)")
+    monkeypatch.setattr(mm, "native_bf16_gemm", lambda: False)
+    m16 = SantaCoderForCausalLM.from_pretrained(save_reference(reference_model(), tmp_path), dtype="bf16")
+    calls = []
+    spy = types.SimpleNamespace(bf16_mm=lambda x, w: calls.append(tuple(w.shape)) or real.bf16_mm(x, w))
+    monkeypatch.setattr(ext, "kernels", lambda: spy)
+    x = torch.randint(0, 97, (3, 5), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        got = m16(x).logits
+        assert len(calls) == 2 * 4 + 1 and calls[-1] == (97, 64)  # every block Linear, then the lm_head
+        monkeypatch.setattr(ext, "kernels", lambda: None)  # torch's bf16 F.linear
+        ref = m16(x).logits
+    assert sqnr(ref, got) > 35, sqnr(ref, got)

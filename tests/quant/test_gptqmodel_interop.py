@@ -18,7 +18,8 @@ from gptqmodel import GPTQModel, QuantizeConfig  # noqa: E402  installed but bro
 import calibration_data as cd  # noqa: E402
 from conftest import cpu_kernel, sqnr  # noqa: E402
 from modeling import SantaCoderForCausalLM, load_tokenizer  # noqa: E402
-from quant import GPTQLinear, QuantConfig, ext, quantize_  # noqa: E402
+from modeling import ext  # noqa: E402
+from quant import GPTQLinear, QuantConfig, quantize_  # noqa: E402
 
 X = torch.randint(0, 2000, (2, 48), generator=torch.Generator().manual_seed(0))
 

@@ -227,9 +227,9 @@ def test_int4_with_rows_not_a_multiple_of_the_layout_block(monkeypatch):
     """torch's kernel: 48 rows: torch's converter builds the int4 layout (not read back), so qweight is kept and
     long prompts stay on the kernel; 40 rows (not a multiple of 16): no int4 kernel at all. (Our own kernel takes
     any number of rows: test_avx2_int4_any_rows.)"""
-    import quant.ext
+    import modeling.ext
 
-    monkeypatch.setattr(quant.ext, "kernels", lambda: None)
+    monkeypatch.setattr(modeling.ext, "kernels", lambda: None)
     lin = gaussian_linear(512, 48)
     m = GPTQLinear.from_linear(lin, 4, 128)
     before = {k: v.clone() for k, v in m.state_dict().items()}
@@ -297,9 +297,9 @@ def test_avx2_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_siz
     """Our kernels compute x' @ W.T exactly (to fp32 rounding), x' being x quantized to int8 per block of 32
     columns: every row count 1-9 (4-row tiles and the 1-3 row tails), any number of output rows, groups of
     32 / 64 / 128 / 256 / whole rows, bf16 and fp32 activations."""
-    import quant.ext
+    import modeling.ext
 
-    if quant.ext.kernels() is None:
+    if modeling.ext.kernels() is None:
         pytest.skip("our C++ CPU kernels are not available on this machine (no AVX2 or no compiler)")
     m = GPTQLinear.from_linear(gaussian_linear(in_f, out_f), bits, group_size, sym=bits == 8).prepare(dtype)
     assert m.kernel == f"avx2-int{bits}" and m.qweight is None

@@ -1,6 +1,6 @@
 // Weight-only int4 / int8 matrix products for x86 CPUs with AVX2 (llama.cpp's scheme): the activations
 // are quantized to int8 in blocks of 32 columns, and each block's dot product with the weight codes is an
-// integer one (_mm256_maddubs_epi16), scaled once per block. Built by quant/ext.py on first use.
+// integer one (_mm256_maddubs_epi16), scaled once per block. Built by modeling/ext.py on first use.
 //
 // Layouts (made by quant/backends.py from the GPTQ tensors):
 //   q4 uint8 (N, K/2): for each output row, K/32 blocks of 16 bytes; byte j of a block holds the codes of
@@ -164,6 +164,27 @@ void q8_rows(const int8_t* w, const float* s, const QuantizedRows& q, int64_t m0
   }
 }
 
+// bf16 weights (a bf16 is the top half of an fp32): 16 columns per step, x converted to fp32 once
+template <int MT>
+void bf16_rows(const uint16_t* w, const float* x, int64_t m0, int64_t n0, int64_t n1, int64_t K, int64_t N, float* y) {
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint16_t* wr = w + n * K;
+    __m256 acc[MT][2];
+    for (int i = 0; i < MT; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K; k += 16) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + k));
+      const __m256 w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(raw)), 16));
+      const __m256 w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(raw, 1)), 16));
+      for (int i = 0; i < MT; ++i) {
+        const float* xi = x + (m0 + i) * K + k;
+        acc[i][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xi), acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xi + 8), acc[i][1]);
+      }
+    }
+    for (int i = 0; i < MT; ++i) y[(m0 + i) * N + n] = hsum(_mm256_add_ps(acc[i][0], acc[i][1]));
+  }
+}
+
 void check(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& s, int64_t K) {
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.device().is_cpu(), "x: a contiguous CPU matrix");
   TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16, "x: fp32 or bf16");
@@ -235,7 +256,32 @@ torch::Tensor q8_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s) {
   return y;
 }
 
+torch::Tensor bf16_mm(torch::Tensor x, torch::Tensor w) {
+  const int64_t N = w.size(0), K = w.size(1), M = x.size(0);
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == K && K % 16 == 0 && x.device().is_cpu(), "bf16_mm: x (M, K), K % 16 == 0");
+  TORCH_CHECK(w.scalar_type() == torch::kBFloat16 && w.is_contiguous(), "bf16_mm: a contiguous bf16 weight (N, K)");
+  const auto xf = x.to(torch::kFloat).contiguous();
+  auto y = torch::empty({M, N}, x.options().dtype(torch::kFloat));
+  const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
+  const float* xp = xf.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
+    for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {
+      const int64_t b = std::min(a + ROWS_PER_PASS, n1);
+      int64_t m = 0;
+      for (; m + 4 <= M; m += 4) bf16_rows<4>(wp, xp, m, a, b, K, N, yp);
+      switch (M - m) {
+        case 3: bf16_rows<3>(wp, xp, m, a, b, K, N, yp); break;
+        case 2: bf16_rows<2>(wp, xp, m, a, b, K, N, yp); break;
+        case 1: bf16_rows<1>(wp, xp, m, a, b, K, N, yp); break;
+      }
+    }
+  });
+  return y;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("q4_mm", &q4_mm, "int4 weights (block-32 layout) x int8-quantized activations");
   m.def("q8_mm", &q8_mm, "int8 per-channel weights x int8-quantized activations");
+  m.def("bf16_mm", &bf16_mm, "bf16 weights x fp32 activations, for a few rows");
 }

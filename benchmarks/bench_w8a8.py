@@ -71,7 +71,7 @@ def main():
     held = cd.eval_blocks(fp.tokenizer, "heldout", 256)[:args.blocks]
     base = perplexity(fp, held)
     print(f"bf16 perplexity {base:.4f} on {held.numel()} held-out tokens\n")
-    print("| weights | activations | kernel | perplexity | vs bf16 |\n|---|---|---|---|---|")
+    print("| weights | activations | kernel | held-out tokens | perplexity | vs bf16 |\n|---|---|---|---|---|---|")
     cases = [(4, "torch", "bf16"), (4, "ours", "int8 per block of 32"), (8, "torch", "bf16"),
              (8, "ours", "int8 per block of 32"), (8, "per tensor", "int8 per tensor (fbgemm)"),
              (8, "per token", "int8 per token (fbgemm)")]
@@ -84,7 +84,7 @@ def main():
         m, kind = quantized(bits, kernels)
         ppl = perplexity(m, held)
         weights = "int4 g128 RTN (+ head)" if bits == 4 else "int8 per channel RTN"
-        print(f"| {weights} | {acts} | {kind if not kernels.startswith('per ') else 'fbgemm'} | {ppl:.4f} | "
+        print(f"| {weights} | {acts} | {kind if not kernels.startswith('per ') else 'fbgemm'} | {held.numel()} | {ppl:.4f} | "
               f"{100 * (ppl / base - 1):+.2f}% |", flush=True)
 
 

@@ -25,7 +25,9 @@ import torch
 log = logging.getLogger(__name__)
 NAME = "santacoder_cpu_kernels"
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "cpu_kernels.cpp")
-FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp"]  # -fopenmp: at::parallel_for is serial without it
+# -fopenmp: at::parallel_for is serial without it; -ffp-contract=off: no mul + add fused behind our back, so that
+# every row gets the same rounding however many rows come with it
+FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp", "-ffp-contract=off"]
 build_seconds: float | None = None  # set when this process compiled the kernels (not when loaded from the cache)
 
 

@@ -15,6 +15,7 @@ import torch
 from .decode import MAX_GRAPH_BATCH, StaticDecoder, check_graph_device
 from .fim import STOP_TOKENS
 from .lookup import PromptLookup, verify_greedy, verify_sampled
+from .model import ROW_BY_ROW_MAX
 
 log = logging.getLogger(__name__)
 
@@ -244,9 +245,10 @@ def lookup_loop(model, input_ids, logits, cache, n_new, max_draft, mark, finishe
                 top_p, generator):
     """steps() with prompt lookup: each forward runs the last token and a draft, and yields the accepted
     draft tokens and the model's own next token. Statistics land in model.lookup_stats."""
-    # a draft as long as a layer's long-prompt threshold would switch it to dequantize + GEMM: other numerics
+    # a draft as long as a layer's long-prompt threshold would switch it to dequantize + GEMM: other numerics;
+    # past ROW_BY_ROW_MAX rows, attention and the bf16 Linears block differently too
     rows = min((m.gemm_from_rows for m in model.modules() if hasattr(m, "gemm_from_rows")), default=math.inf)
-    look = PromptLookup(input_ids[0].tolist(), int(min(max_draft, rows - 2)) if rows < math.inf else max_draft)
+    look = PromptLookup(input_ids[0].tolist(), int(min(max_draft, rows - 2, ROW_BY_ROW_MAX - 1)))
     model.lookup_stats = look
     greedy = is_greedy(do_sample, temperature)
     pending, made = [int(sample_next(logits, do_sample, temperature, top_k, top_p, generator)[0])], 0

@@ -23,6 +23,9 @@ from .cpu import MAX_SCRATCH, native_bf16_gemm, scratch
 # bf16 activations on a CPU without native bf16 GEMMs: from this many rows an fp32 copy of the weight and an fp32
 # GEMM win (8192 x 2048: 16 rows 1.09x, 32 rows 2.0x, 128 rows 3.6x; `python benchmarks/bench_linear.py --bf16-rows`)
 FP32_GEMM_MIN_ROWS = 16
+# up to this many new tokens after cached ones attend row by row (Attention.forward): each row then gets exactly the
+# numbers of one-token decoding (prompt-lookup verification); below FP32_GEMM_MIN_ROWS, where bf16 Linears switch
+ROW_BY_ROW_MAX = FP32_GEMM_MIN_ROWS - 1
 
 
 class KVCache:
@@ -133,6 +136,14 @@ class Attention(nn.Module):
             cache.v[self.layer_idx][:, :, start : start + T] = v
             k = cache.k[self.layer_idx][:, :, : start + T]  # (B, n_kv, S, hd)
             v = cache.v[self.layer_idx][:, :, : start + T]
+        if mask is None and T > 1 and k.shape[2] > T:  # a few tokens after cached ones, no padding (lookup drafts)
+            # row by row, each exactly as one-token decoding computes it: a query of several rows gets other
+            # GEMM blockings, and bf16 logits that tie would then break the other way
+            q = q.reshape(B, T, self.n_kv, self.group, self.hd).transpose(1, 2)  # (B, n_kv, T, group, hd)
+            past = k.shape[2] - T
+            y = torch.stack([F.scaled_dot_product_attention(q[:, :, t], k[:, :, :past + t + 1], v[:, :, :past + t + 1],
+                                                            scale=self.scale) for t in range(T)], dim=2)
+            return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
         if mask is None and T > 1:  # plain causal prefill (no padding, nothing cached before)
             y = F.scaled_dot_product_attention(q.transpose(1, 2), k, v, is_causal=True, scale=self.scale,
                                                enable_gqa=self.group > 1)  # (B, nh, T, hd)
@@ -188,12 +199,13 @@ def positions_and_mask(attention_mask, past: int, T: int, group: int, device):
 
     attention_mask: (B, past+T) of 1 = token, 0 = left padding, or None (no padding).
     The mask is None when causality is all there is and attention can apply it by itself: one new
-    token, or a prefill with nothing cached (is_causal).
+    token, a prefill with nothing cached (is_causal), or up to ROW_BY_ROW_MAX tokens after cached ones
+    without padding (attended row by row).
     """
     S = past + T
     if attention_mask is None:
         pos = torch.arange(past, S, device=device).unsqueeze(0)
-        if T == 1 or past == 0:
+        if T == 1 or past == 0 or T <= ROW_BY_ROW_MAX:  # attention applies causality by itself
             return pos, None
         allowed = torch.ones(1, T, S, dtype=torch.bool, device=device).tril(diagonal=past)  # (1, T, S)
     else:

@@ -83,9 +83,10 @@ inline __m256 dot_block_signed(__m256i w, const int8_t* a) {
 }
 
 // MT activation rows against one output row, two blocks (64 columns) per step. Groups of 64 columns or more
-// (whole pairs): each pair's sum goes into one of C chains per activation row (consecutive FMAs do not wait
-// on each other) and is scaled by the group's s once per group. Groups of 32: each block's s is applied
-// per pair instead.
+// (whole pairs): the pairs' products (scaled by each block's activation scale) are added, then scaled by the
+// group's s once. Groups of 32: each block's s is applied per pair instead. Every row of x takes the same
+// operations in the same order whatever MT is, so a row's result does not depend on how many rows come
+// with it (speculative verification gives exactly the logits of one-token decoding).
 template <int MT, bool G32>
 void q4_row(const uint8_t* wr, const float* s, const float* sz, const QuantizedRows& q, int64_t m0, int64_t n,
             int64_t K, int64_t N, int64_t group, float* y) {
@@ -93,34 +94,24 @@ void q4_row(const uint8_t* wr, const float* s, const float* sz, const QuantizedR
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   const int8_t* a = q.a.data() + m0 * K;
   const float* dv = q.dv.data() + m0 * np * 8;
-  constexpr int C = MT == 1 ? 2 : 1;  // chains per row of x (one row: two, so that FMAs overlap)
-  __m256 acc[MT], gacc[MT][C];
+  __m256 acc[MT], gsum[MT];
   for (int i = 0; i < MT; ++i) acc[i] = _mm256_setzero_ps();
   for (int64_t g0 = 0; g0 < np; g0 += ppg) {  // one group (or, with G32, one pair: two groups)
-    for (int i = 0; i < MT; ++i)
-      for (int c = 0; c < C; ++c) gacc[i][c] = _mm256_setzero_ps();
-    auto pair = [&](int64_t p, int c) {  // 64 columns into chain c
+    for (int64_t p = g0; p < g0 + ppg; ++p) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + p * 32));
       const __m256i lo = _mm256_and_si256(raw, low), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
       for (int i = 0; i < MT; ++i) {
         const __m256i* ap = reinterpret_cast<const __m256i*>(a + i * K + p * 64);
         const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(ap)),
                                              _mm256_maddubs_epi16(hi, _mm256_loadu_si256(ap + 1)));
-        const __m256 f = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
-        gacc[i][c] = _mm256_fmadd_ps(f, _mm256_loadu_ps(dv + (i * np + p) * 8), gacc[i][c]);
+        const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)),
+                                       _mm256_loadu_ps(dv + (i * np + p) * 8));
+        gsum[i] = p == g0 ? f : _mm256_add_ps(gsum[i], f);  // independent products, one add each
       }
-    };
-    int64_t p = g0;
-    for (; p + C <= g0 + ppg; p += C)  // c known at compile time: the chains stay in registers
-      for (int c = 0; c < C; ++c) pair(p + c, c);
-    for (; p < g0 + ppg; ++p) pair(p, 0);
+    }
     const __m256 sg = G32 ? _mm256_set_m128(_mm_set1_ps(s[2 * g0 + 1]), _mm_set1_ps(s[2 * g0]))
                           : _mm256_set1_ps(s[g0 / ppg]);
-    for (int i = 0; i < MT; ++i) {
-      __m256 t = gacc[i][0];
-      for (int c = 1; c < C; ++c) t = _mm256_add_ps(t, gacc[i][c]);
-      acc[i] = _mm256_fmadd_ps(t, sg, acc[i]);
-    }
+    for (int i = 0; i < MT; ++i) acc[i] = _mm256_fmadd_ps(gsum[i], sg, acc[i]);
   }
   for (int i = 0; i < MT; ++i) {
     const float* gs = q.gsum.data() + (m0 + i) * G;

@@ -10,6 +10,7 @@ from conftest import ROOT, reference_model, save_reference
 from modeling import SantaCoderForCausalLM, fim_prompt
 from modeling.generation import GenerationArgumentError
 from modeling.lookup import PromptLookup, verify_greedy, verify_sampled
+from modeling.model import ROW_BY_ROW_MAX
 from quant import QuantConfig, quantize_
 
 SOURCE = open(sorted(glob.glob(f"{ROOT}/calibration_data/heldout/python/*.py"))[0]).read()
@@ -156,3 +157,26 @@ def test_bad_prompt_lookup_arguments(tiny_path):
         model.generate([[1, 2], [3, 4]], max_new_tokens=2, prompt_lookup=4)
     with pytest.raises(ValueError, match="decode='eager': prompt lookup runs on the growing cache"):
         model.generate([[1, 2, 3]], max_new_tokens=2, prompt_lookup=4, decode="eager")
+
+
+@pytest.mark.parametrize("kind", ["bf16", "int4", "mha bf16"])
+def test_a_few_new_tokens_get_the_logits_of_one_token_steps_bit_for_bit(tiny_path, tmp_path, kind):
+    """A forward of up to ROW_BY_ROW_MAX (15) tokens after cached ones (verifying a draft) gives each row exactly
+    the logits one-token decoding gives it, so a bf16 tie cannot break differently (attention runs row by
+    row there; our CPU kernels are row-invariant). Measured before: from 6 rows on, attention's GEMMs
+    blocked differently and logits moved by up to 0.125."""
+    if kind == "mha bf16":
+        m = SantaCoderForCausalLM.from_pretrained(save_reference(reference_model(multi_query=False), tmp_path),
+                                                  dtype="bf16")
+    else:
+        m = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16")
+    if kind == "int4":
+        quantize_(m, QuantConfig(method="rtn", bits=4, group_size=128))
+    x = torch.randint(0, m.config.vocab_size, (1, 60), generator=torch.Generator().manual_seed(7))
+    with torch.inference_mode():
+        for T in (2, 9, ROW_BY_ROW_MAX):
+            a, b = m.new_cache(1, 64), m.new_cache(1, 64)
+            m(x[:, :40], cache=a), m(x[:, :40], cache=b)
+            together = m(x[:, 40:40 + T], cache=a).logits[0]
+            alone = torch.cat([m(x[:, 40 + t:41 + t], cache=b).logits[0] for t in range(T)])
+            assert torch.equal(together, alone), (kind, T)

@@ -139,3 +139,6 @@ def test_few_bf16_rows_take_our_kernel_where_bf16_is_emulated(tmp_path, monkeypa
         monkeypatch.setattr(ext, "kernels", lambda: None)  # torch's bf16 F.linear
         ref = m16(x).logits
     assert sqnr(ref, got) > 35, sqnr(ref, got)
+    w = m16.transformer.h[0].mlp.c_fc.weight.detach()
+    rows = torch.randn(7, w.shape[1], generator=torch.Generator().manual_seed(6)).bfloat16()
+    assert torch.equal(real.bf16_mm(rows, w), torch.cat([real.bf16_mm(r[None], w) for r in rows]))  # row by row

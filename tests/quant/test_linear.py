@@ -296,7 +296,8 @@ def int8_blocks(x: torch.Tensor) -> torch.Tensor:
 def test_avx2_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_size, dtype):
     """Our kernels compute x' @ W.T exactly (to fp32 rounding), x' being x quantized to int8 per block of 32
     columns: every row count 1-9 (4-row tiles and the 1-3 row tails), any number of output rows, groups of
-    32 / 64 / 128 / 256 / whole rows, bf16 and fp32 activations."""
+    32 / 64 / 128 / 256 / whole rows, bf16 and fp32 activations. Each row's result is bit for bit the one it
+    gets alone (prompt-lookup verification then sees the logits of one-token decoding)."""
     import modeling.ext
 
     if modeling.ext.kernels() is None:
@@ -305,8 +306,10 @@ def test_avx2_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_siz
     assert m.kernel == f"avx2-int{bits}" and m.qweight is None
     x = torch.randn(9, in_f, generator=torch.Generator().manual_seed(9)).to(dtype)
     w = m.dequantize()
+    alone = torch.cat([m.backend.forward(x[i:i + 1]) for i in range(9)])
     for rows in range(1, 10):
         got = m.backend.forward(x[:rows])
         assert got.dtype == torch.float32
         assert sqnr(int8_blocks(x[:rows]) @ w.t(), got) > 100
+        assert torch.equal(got, alone[:rows])  # a row's result does not depend on the rows that come with it
     assert 40 < sqnr(x.float() @ w.t(), m.backend.forward(x)) < 55  # against x itself: int8 rounding (~45 dB)

@@ -100,7 +100,7 @@ class Backend(nn.Module):
 
 class Avx2Int4(Backend):
     """Codes uint8 (N, K/2) in blocks of 32 columns: byte j of a block holds columns j (low nibble) and j + 16
-    (high nibble); fp32 scale s and s * zero per (row, group): a weight is s * q - sz."""
+    (high nibble); the stored fp16 scale s and the zero point z (uint8) per (row, group): a weight is s * (q - z)."""
 
     name, readable = "avx2-int4", True
 
@@ -117,12 +117,12 @@ class Avx2Int4(Backend):
             q = c.kn(n0, n0 + BUILD_CHUNK).t().reshape(-1, K // 32, 2, 16)
             w4[n0:n0 + BUILD_CHUNK] = (q[:, :, 0] | (q[:, :, 1] << 4)).view(-1, K // 2)
         self.register_buffer("w4", w4, persistent=False)
-        self.register_buffer("s", c.scales.float().contiguous(), persistent=False)
-        self.register_buffer("sz", (c.scales.float() * c.zeros).contiguous(), persistent=False)
+        self.register_buffer("s", c.scales.half().contiguous(), persistent=False)  # the folder's fp16 values, exactly
+        self.register_buffer("z", c.zeros.to(torch.uint8).contiguous(), persistent=False)
         self.group = c.group_size
 
     def forward(self, x):
-        return ext.kernels().q4_mm(x.contiguous(), self.w4, self.s, self.sz, self.group)
+        return ext.kernels().q4_mm(x.contiguous(), self.w4, self.s, self.z, self.group)
 
     def codes(self, n0, n1):
         b = self.w4[n0:n1].view(n1 - n0, -1, 1, 16)
@@ -138,7 +138,7 @@ class Avx2Int4(Backend):
         w[:, :, :1].copy_(b & 15)
         w[:, :, 1:].copy_(b >> 4)
         w = w.view(N, -1, self.group)
-        w.mul_(self.s[:, :, None].to(x.dtype)).sub_(self.sz[:, :, None].to(x.dtype))
+        w.sub_(self.z[:, :, None].to(x.dtype)).mul_(self.s[:, :, None].to(x.dtype))
         return F.linear(x, w.view(N, K))
 
 

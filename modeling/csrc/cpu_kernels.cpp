@@ -6,7 +6,8 @@
 //   q4 uint8 (N, K/2): for each output row, K/32 blocks of 16 bytes; byte j of a block holds the codes of
 //      columns j (low nibble) and j + 16 (high nibble) of that block.
 //   q8 int8 (N, K): code - 128 (symmetric per-channel int8).
-//   s, sz fp32 (N, G): the group's scale and scale * zero; a weight is s * q - sz (G = 1 for int8).
+//   q4 scales: s fp16 (N, G) as stored in the GPTQ folder and zero points z uint8 (N, G); a weight is
+//      s * (q - z). int8: s fp32 (N), the codes already centred.
 // x (M, K) fp32 or bf16 -> y (M, N) fp32. Rows of x are processed up to 4 at a time against each weight
 // block, so a few rows (speculative verification, short prompts) cost little more than one.
 //
@@ -88,7 +89,7 @@ inline __m256 dot_block_signed(__m256i w, const int8_t* a) {
 // operations in the same order whatever MT is, so a row's result does not depend on how many rows come
 // with it (speculative verification gives exactly the logits of one-token decoding).
 template <int MT, bool G32>
-void q4_row(const uint8_t* wr, const float* s, const float* sz, const QuantizedRows& q, int64_t m0, int64_t n,
+void q4_row(const uint8_t* wr, const uint16_t* s, const uint8_t* z, const QuantizedRows& q, int64_t m0, int64_t n,
             int64_t K, int64_t N, int64_t group, float* y) {
   const int64_t np = K / 64, G = K / group, ppg = G32 ? 1 : group / 64;
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
@@ -109,30 +110,34 @@ void q4_row(const uint8_t* wr, const float* s, const float* sz, const QuantizedR
         gsum[i] = p == g0 ? f : _mm256_add_ps(gsum[i], f);  // independent products, one add each
       }
     }
-    const __m256 sg = G32 ? _mm256_set_m128(_mm_set1_ps(s[2 * g0 + 1]), _mm_set1_ps(s[2 * g0]))
-                          : _mm256_set1_ps(s[g0 / ppg]);
+    const __m256 sg = G32 ? _mm256_set_m128(_mm_set1_ps(_cvtsh_ss(s[2 * g0 + 1])), _mm_set1_ps(_cvtsh_ss(s[2 * g0])))
+                          : _mm256_set1_ps(_cvtsh_ss(s[g0 / ppg]));
     for (int i = 0; i < MT; ++i) acc[i] = _mm256_fmadd_ps(gsum[i], sg, acc[i]);
   }
   for (int i = 0; i < MT; ++i) {
     const float* gs = q.gsum.data() + (m0 + i) * G;
-    __m256 z = _mm256_setzero_ps();  // the zero points' share: sum over groups of s * zero * sum(x)
+    __m256 zs = _mm256_setzero_ps();  // the zero points' share: sum over groups of s * z * sum(x)
     int64_t g = 0;
-    for (; g + 8 <= G; g += 8) z = _mm256_fmadd_ps(_mm256_loadu_ps(sz + g), _mm256_loadu_ps(gs + g), z);
-    float zero = hsum(z);
-    for (; g < G; ++g) zero += sz[g] * gs[g];
+    for (; g + 8 <= G; g += 8) {
+      const __m256 sz = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + g))),
+                                      _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(z + g)))));
+      zs = _mm256_fmadd_ps(sz, _mm256_loadu_ps(gs + g), zs);
+    }
+    float zero = hsum(zs);
+    for (; g < G; ++g) zero += _cvtsh_ss(s[g]) * static_cast<float>(z[g]) * gs[g];
     y[(m0 + i) * N + n] = hsum(acc[i]) - zero;
   }
 }
 
 template <int MT>
-void q4_rows(const uint8_t* w, const float* s, const float* sz, const QuantizedRows& q, int64_t m0, int64_t n0,
+void q4_rows(const uint8_t* w, const uint16_t* s, const uint8_t* z, const QuantizedRows& q, int64_t m0, int64_t n0,
              int64_t n1, int64_t K, int64_t N, int64_t group, float* y) {
   const int64_t G = K / group;
   for (int64_t n = n0; n < n1; ++n) {
     if (group == QK)
-      q4_row<MT, true>(w + n * (K / 2), s + n * G, sz + n * G, q, m0, n, K, N, group, y);
+      q4_row<MT, true>(w + n * (K / 2), s + n * G, z + n * G, q, m0, n, K, N, group, y);
     else
-      q4_row<MT, false>(w + n * (K / 2), s + n * G, sz + n * G, q, m0, n, K, N, group, y);
+      q4_row<MT, false>(w + n * (K / 2), s + n * G, z + n * G, q, m0, n, K, N, group, y);
   }
 }
 
@@ -176,11 +181,11 @@ void bf16_rows(const uint16_t* w, const float* x, int64_t m0, int64_t n0, int64_
   }
 }
 
-void check(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& s, int64_t K) {
+void check(const torch::Tensor& x, const torch::Tensor& w, int64_t K) {
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.device().is_cpu(), "x: a contiguous CPU matrix");
   TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16, "x: fp32 or bf16");
   TORCH_CHECK(x.size(1) == K && K % QK == 0, "x: K = ", K, ", a multiple of 32");
-  TORCH_CHECK(w.is_contiguous() && s.is_contiguous() && s.scalar_type() == torch::kFloat, "layout tensors");
+  TORCH_CHECK(w.is_contiguous(), "a contiguous weight");
 }
 
 constexpr int64_t ROWS_PER_TASK = 16;  // output rows a thread takes at a time
@@ -189,16 +194,19 @@ constexpr int64_t X_CHUNK_BYTES = 256 * 1024;  // that chunk: at most this many 
 
 }  // namespace
 
-torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Tensor sz, int64_t group) {
+torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t group) {
   const int64_t N = w.size(0), K = w.size(1) * 2, M = x.size(0);
-  check(x, w, s, K);
+  check(x, w, K);
+  TORCH_CHECK(s.scalar_type() == torch::kHalf && z.scalar_type() == torch::kByte && s.is_contiguous() && z.is_contiguous(),
+              "q4: fp16 scales and uint8 zero points");
   TORCH_CHECK(w.scalar_type() == torch::kByte && K % 64 == 0 && (group == QK || group % 64 == 0) && K % group == 0,
               "q4: K a multiple of 64, group 32 or a multiple of 64");
-  TORCH_CHECK(s.size(0) == N && s.size(1) == K / group && sz.sizes() == s.sizes(), "q4: scales (N, K / group)");
+  TORCH_CHECK(s.size(0) == N && s.size(1) == K / group && z.sizes() == s.sizes(), "q4: scales (N, K / group)");
   const QuantizedRows q = quantize(x, group, true);
   auto y = torch::empty({M, N}, x.options().dtype(torch::kFloat));
   const uint8_t* wp = w.data_ptr<uint8_t>();
-  const float *sp = s.data_ptr<float>(), *zp = sz.data_ptr<float>();
+  const uint16_t* sp = reinterpret_cast<const uint16_t*>(s.data_ptr<at::Half>());
+  const uint8_t* zp = z.data_ptr<uint8_t>();
   float* yp = y.data_ptr<float>();
   const int64_t mchunk = std::max<int64_t>(4, X_CHUNK_BYTES / K);
   at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
@@ -221,8 +229,9 @@ torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Te
 
 torch::Tensor q8_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s) {
   const int64_t N = w.size(0), K = w.size(1), M = x.size(0);
-  check(x, w, s, K);
-  TORCH_CHECK(w.scalar_type() == torch::kChar && s.numel() == N, "q8: int8 weight (N, K), scales (N)");
+  check(x, w, K);
+  TORCH_CHECK(w.scalar_type() == torch::kChar && s.numel() == N && s.scalar_type() == torch::kFloat && s.is_contiguous(),
+              "q8: int8 weight (N, K), fp32 scales (N)");
   const QuantizedRows q = quantize(x, K, false);
   auto y = torch::empty({M, N}, x.options().dtype(torch::kFloat));
   const int8_t* wp = w.data_ptr<int8_t>();

@@ -142,40 +142,6 @@ class Avx2Int4(Backend):
         return F.linear(x, w.view(N, K))
 
 
-class Avx2Int8(Backend):
-    """Codes - 128 as int8 (N, K) and the fp32 per-channel scale."""
-
-    name, readable = "avx2-int8", True
-
-    @classmethod
-    def fits(cls, c, device, dtype, uniform):
-        return device.type == "cpu" and dtype in (torch.bfloat16, torch.float32) and c.bits == 8 \
-            and c.per_channel_sym and c.in_features % 32 == 0 and ext.kernels() is not None
-
-    def __init__(self, c: Codes, dtype, layer):
-        super().__init__()
-        N, K = c.out_features, c.in_features
-        w8 = torch.empty(N, K, dtype=torch.int8)
-        for n0 in range(0, N, BUILD_CHUNK):
-            w8[n0:n0 + BUILD_CHUNK] = (c.kn(n0, n0 + BUILD_CHUNK).t() ^ 128).view(torch.int8)
-        self.register_buffer("w8", w8, persistent=False)
-        self.register_buffer("s8", c.scales[:, 0].float().contiguous(), persistent=False)
-
-    def forward(self, x):
-        return ext.kernels().q8_mm(x.contiguous(), self.w8, self.s8)
-
-    def codes(self, n0, n1):
-        return self.w8[n0:n1].to(torch.int32) + 128
-
-    def long_rows(self, fp32_gemm):
-        return (DEQUANT_MIN_ROWS_FP32 if fp32_gemm else DEQUANT_MIN_ROWS)[self.name]
-
-    def long_forward(self, x):
-        N, K = self.w8.shape
-        w = _scratch(N * K, x.dtype).view(N, K).copy_(self.w8)
-        return F.linear(x, w) * self.s8.to(x.dtype)
-
-
 class CpuInt4(Backend):
     name, readable = "cpu-int4", True
 
@@ -232,6 +198,7 @@ class CpuInt4(Backend):
 
 class CpuInt8(Backend):
     name, readable = "cpu-int8", True
+    scale_dtype = None  # the scales in the activation dtype
 
     @classmethod
     def fits(cls, c, device, dtype, uniform):
@@ -244,7 +211,7 @@ class CpuInt8(Backend):
         for n0 in range(0, N, BUILD_CHUNK):
             w8[n0:n0 + BUILD_CHUNK] = (c.kn(n0, n0 + BUILD_CHUNK).t() ^ 128).view(torch.int8)  # code - 128
         self.register_buffer("w8", w8, persistent=False)
-        self.register_buffer("s8", c.scales[:, 0].to(dtype), persistent=False)
+        self.register_buffer("s8", c.scales[:, 0].to(self.scale_dtype or dtype).contiguous(), persistent=False)
 
     def forward(self, x):
         return torch.ops.aten._weight_int8pack_mm(x, self.w8, self.s8)
@@ -259,6 +226,20 @@ class CpuInt8(Backend):
         N, K = self.w8.shape
         w = _scratch(N * K, x.dtype).view(N, K).copy_(self.w8)
         return F.linear(x, w) * self.s8
+
+
+class Avx2Int8(CpuInt8):
+    """cpu-int8's layout (codes - 128, int8) with fp32 scales, through our kernel."""
+
+    name, scale_dtype = "avx2-int8", torch.float32
+
+    @classmethod
+    def fits(cls, c, device, dtype, uniform):
+        return device.type == "cpu" and dtype in (torch.bfloat16, torch.float32) and c.bits == 8 \
+            and c.per_channel_sym and c.in_features % 32 == 0 and ext.kernels() is not None
+
+    def forward(self, x):
+        return ext.kernels().q8_mm(x.contiguous(), self.w8, self.s8)
 
 
 class CudaInt4(Backend):

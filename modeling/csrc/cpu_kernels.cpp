@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -192,6 +193,28 @@ constexpr int64_t ROWS_PER_TASK = 16;  // output rows a thread takes at a time
 constexpr int64_t ROWS_PER_PASS = 8;   // output rows multiplied with a chunk of rows of x before the next ones
 constexpr int64_t X_CHUNK_BYTES = 256 * 1024;  // that chunk: at most this many bytes of quantized x (and 4 rows)
 
+// Output rows split across threads; each thread takes a chunk of x's rows (x_row_bytes each) that stays in
+// cache, then ROWS_PER_PASS weight rows at a time against all of it, 4 rows of x per call to rows(MT, m, n0, n1)
+template <typename F>
+void for_tiles(int64_t M, int64_t N, int64_t x_row_bytes, F rows) {
+  const int64_t mchunk = std::max<int64_t>(4, X_CHUNK_BYTES / x_row_bytes);
+  at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
+    for (int64_t m0 = 0; m0 < M; m0 += mchunk) {
+      const int64_t m1 = std::min(m0 + mchunk, M);
+      for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {
+        const int64_t b = std::min(a + ROWS_PER_PASS, n1);
+        int64_t m = m0;
+        for (; m + 4 <= m1; m += 4) rows(std::integral_constant<int, 4>{}, m, a, b);
+        switch (m1 - m) {
+          case 3: rows(std::integral_constant<int, 3>{}, m, a, b); break;
+          case 2: rows(std::integral_constant<int, 2>{}, m, a, b); break;
+          case 1: rows(std::integral_constant<int, 1>{}, m, a, b); break;
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t group) {
@@ -208,21 +231,8 @@ torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Te
   const uint16_t* sp = reinterpret_cast<const uint16_t*>(s.data_ptr<at::Half>());
   const uint8_t* zp = z.data_ptr<uint8_t>();
   float* yp = y.data_ptr<float>();
-  const int64_t mchunk = std::max<int64_t>(4, X_CHUNK_BYTES / K);
-  at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
-    for (int64_t m0 = 0; m0 < M; m0 += mchunk) {  // rows of x that stay in cache
-      const int64_t m1 = std::min(m0 + mchunk, M);
-      for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {  // weight rows that stay in cache for all of them
-        const int64_t b = std::min(a + ROWS_PER_PASS, n1);
-        int64_t m = m0;
-        for (; m + 4 <= m1; m += 4) q4_rows<4>(wp, sp, zp, q, m, a, b, K, N, group, yp);
-        switch (m1 - m) {
-          case 3: q4_rows<3>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
-          case 2: q4_rows<2>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
-          case 1: q4_rows<1>(wp, sp, zp, q, m, a, b, K, N, group, yp); break;
-        }
-      }
-    }
+  for_tiles(M, N, K, [&](auto mt, int64_t m, int64_t a, int64_t b) {
+    q4_rows<decltype(mt)::value>(wp, sp, zp, q, m, a, b, K, N, group, yp);
   });
   return y;
 }
@@ -237,21 +247,8 @@ torch::Tensor q8_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s) {
   const int8_t* wp = w.data_ptr<int8_t>();
   const float* sp = s.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  const int64_t mchunk = std::max<int64_t>(4, X_CHUNK_BYTES / K);
-  at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
-    for (int64_t m0 = 0; m0 < M; m0 += mchunk) {  // rows of x that stay in cache
-      const int64_t m1 = std::min(m0 + mchunk, M);
-      for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {  // weight rows that stay in cache for all of them
-        const int64_t b = std::min(a + ROWS_PER_PASS, n1);
-        int64_t m = m0;
-        for (; m + 4 <= m1; m += 4) q8_rows<4>(wp, sp, q, m, a, b, K, N, yp);
-        switch (m1 - m) {
-          case 3: q8_rows<3>(wp, sp, q, m, a, b, K, N, yp); break;
-          case 2: q8_rows<2>(wp, sp, q, m, a, b, K, N, yp); break;
-          case 1: q8_rows<1>(wp, sp, q, m, a, b, K, N, yp); break;
-        }
-      }
-    }
+  for_tiles(M, N, K, [&](auto mt, int64_t m, int64_t a, int64_t b) {
+    q8_rows<decltype(mt)::value>(wp, sp, q, m, a, b, K, N, yp);
   });
   return y;
 }
@@ -265,17 +262,8 @@ torch::Tensor bf16_mm(torch::Tensor x, torch::Tensor w) {
   const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
   const float* xp = xf.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, N, ROWS_PER_TASK, [&](int64_t n0, int64_t n1) {
-    for (int64_t a = n0; a < n1; a += ROWS_PER_PASS) {
-      const int64_t b = std::min(a + ROWS_PER_PASS, n1);
-      int64_t m = 0;
-      for (; m + 4 <= M; m += 4) bf16_rows<4>(wp, xp, m, a, b, K, N, yp);
-      switch (M - m) {
-        case 3: bf16_rows<3>(wp, xp, m, a, b, K, N, yp); break;
-        case 2: bf16_rows<2>(wp, xp, m, a, b, K, N, yp); break;
-        case 1: bf16_rows<1>(wp, xp, m, a, b, K, N, yp); break;
-      }
-    }
+  for_tiles(M, N, K * 4, [&](auto mt, int64_t m, int64_t a, int64_t b) {
+    bf16_rows<decltype(mt)::value>(wp, xp, m, a, b, K, N, yp);
   });
   return y;
 }

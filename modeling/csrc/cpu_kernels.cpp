@@ -30,7 +30,7 @@ constexpr int QK = 32;  // activation block
 
 struct QuantizedRows {
   std::vector<int8_t> a;    // (M, K); with `pairs`, each 64 columns reordered as the int4 kernel reads them
-  std::vector<float> d;     // (M, K / 32) block scales
+  std::vector<float> d;     // without `pairs`: (M, K / 32) block scales
   std::vector<float> dv;    // with `pairs`: (M, K / 64, 8) the scales of blocks b, b + 1, each four times
   std::vector<float> gsum;  // (M, G) sum over each weight group of the dequantized activations
 };
@@ -38,7 +38,7 @@ struct QuantizedRows {
 template <typename T>
 QuantizedRows quantize_rows(const T* x, int64_t M, int64_t K, int64_t group, bool pairs) {
   const int64_t nb = K / QK, G = K / group;
-  QuantizedRows r{std::vector<int8_t>(M * K), std::vector<float>(M * nb), std::vector<float>(pairs ? M * nb * 4 : 0),
+  QuantizedRows r{std::vector<int8_t>(M * K), std::vector<float>(pairs ? 0 : M * nb), std::vector<float>(pairs ? M * nb * 4 : 0),
                   std::vector<float>(M * G, 0.f)};
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t b = 0; b < nb; ++b) {
@@ -54,9 +54,10 @@ QuantizedRows quantize_rows(const T* x, int64_t M, int64_t K, int64_t group, boo
         ab[pairs && i >= 16 ? i + 16 : i] = static_cast<int8_t>(v);
         sum += v;
       }
-      r.d[m * nb + b] = d;
       if (pairs)
         for (int i = 0; i < 4; ++i) r.dv[(m * nb + (b & ~1)) * 4 + (b & 1) * 4 + i] = d;
+      else
+        r.d[m * nb + b] = d;
       r.gsum[m * G + b * QK / group] += d * sum;
     }
   }

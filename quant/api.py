@@ -27,7 +27,7 @@ def quantize_(model, config: QuantConfig, calibration=None, device=None):
             raise ValueError("method='gptq' needs calibration token blocks: quantize_(model, config, calibration=blocks)")
         from .gptq import gptq_quantize_model
 
-        gptq_quantize_model(model, calibration, config, device=device)
+        model.quant_errors = gptq_quantize_model(model, calibration, config, device=device)
     else:
         make = _bnb_maker(config, model.dtype) if config.method == "bnb" else _rtn_maker(config, model.dtype)
         items = list(block_linears(model, config))
@@ -41,7 +41,8 @@ def quantize_(model, config: QuantConfig, calibration=None, device=None):
 
 def _rtn_maker(config, dtype):
     def make(lin, name):
-        return GPTQLinear.from_linear(lin, config.bits, config.group_size, config.sym, name=name).prepare(dtype)
+        return GPTQLinear.from_linear(lin, config.bits, config.group_size, config.sym, name=name,
+                                      clip=bool(config.clip)).prepare(dtype)
 
     return make
 

@@ -16,39 +16,84 @@ import logging
 import math
 
 import torch
+import torch.nn as nn
 from tqdm import tqdm
 
 from .modules import set_module
-from .primitives import group_count, quant_params
+from .primitives import clip_quant_params, dequantize_groupwise, group_count, quant_params
 
 log = logging.getLogger(__name__)
 
 
 class Hessian:
-    """Running H = 2/n * sum x x^T over every input row a Linear sees (fp32, on the inputs' device)."""
+    """Running H = 2/n * sum x x^T over every input row a Linear sees (fp32, on the inputs' device).
 
-    def __init__(self, in_features: int, device=None):
-        self.H = torch.zeros(in_features, in_features, dtype=torch.float32, device=device)
-        self.n = 0
+    Wide inputs (mlp.c_proj's 8192) accumulate only the blocks on and above the diagonal (10 of 16 products)
+    and mirror them when H is read.
+    """
+
+    def __init__(self, in_features: int, device=None, block: int = 2048):
+        self._H = torch.zeros(in_features, in_features, dtype=torch.float32, device=device)
+        self.n, self.block = 0, block if in_features >= 2 * block else in_features
 
     def add(self, x: torch.Tensor):
         x = x.reshape(-1, x.shape[-1]).float()  # (rows, in)
         rows = x.shape[0]
-        self.H *= self.n / (self.n + rows)
+        self._H *= self.n / (self.n + rows)
         self.n += rows
         x = x * math.sqrt(2 / self.n)
-        self.H.addmm_(x.t(), x)
+        b, n = self.block, x.shape[1]
+        for i in range(0, n, b):
+            self._H[i:i + b, i:].addmm_(x[:, i:i + b].t(), x[:, i:])
+
+    @property
+    def H(self) -> torch.Tensor:
+        b, n = self.block, self._H.shape[0]
+        for i in range(b, n, b):  # the blocks below the diagonal from those above it
+            self._H[i:i + b, :i] = self._H[:i, i:i + b].t()
+        return self._H
+
+
+ORDERS = ("columns", "group-aware", "act-order")
+
+
+def column_order(hdiag: torch.Tensor, group_size: int, order: str):
+    """The order in which GPTQ quantizes the input columns (a permutation, None = as stored).
+
+    "act-order" (GPTQ's desc_act): by decreasing Hessian diagonal, so the columns with the most input energy
+    go first, while the most columns are left to absorb their error; groups are then formed over the
+    permuted columns, which scatters them (g_idx not sorted). "group-aware": the same idea without moving
+    any column out of its group (after Gafni et al., "Dual Precision Quantization", CVPRW 2025): groups
+    by decreasing largest diagonal, columns inside each group by decreasing diagonal, so every group stays
+    the contiguous block of stored columns it was (g_idx static, every kernel applies).
+    """
+    if order == "columns":
+        return None
+    if order == "act-order":
+        return torch.argsort(hdiag, descending=True)
+    if order != "group-aware":
+        raise ValueError(f"order={order!r} is not one of {', '.join(ORDERS)}")
+    n = hdiag.numel()
+    d = hdiag.view(n // group_size, group_size)  # (groups, group_size)
+    within = torch.argsort(d, dim=1, descending=True, stable=True)
+    groups = torch.argsort(d.amax(dim=1), descending=True, stable=True)
+    return (within + torch.arange(0, n, group_size, device=hdiag.device)[:, None])[groups].reshape(n)
 
 
 def gptq_quantize_weight(W: torch.Tensor, H: torch.Tensor, bits: int = 4, group_size: int = 128, sym: bool = True,
                          act_order: bool = False, static_groups: bool = False, damp_percent: float = 0.01,
-                         block_size: int = 128, name: str = "linear"):
+                         block_size: int = 128, name: str = "linear", order: str | None = None, clip: bool = False,
+                         factor=None):
     """GPTQ on one weight W [out, in] with Hessian H [in, in].
 
+    `order`: "columns" | "group-aware" | "act-order" (act_order=True is "act-order"); `clip`: each group's
+    range searched to minimise its Hessian-diagonal-weighted error (primitives.clip_quant_params).
     Returns codes q uint8 [out, in], scales fp32 [out, groups], zeros int32 [out, groups], g_idx int32
-    [in] (the group of each input column: not sorted when act_order forms groups over the permuted
+    [in] (the group of each input column: not sorted when act-order forms groups over the permuted
     columns), and the damping that was used. Scales are rounded to fp16 before use, as they are stored.
+    `factor`: a (perm, U, damp) from hessian_factor for this H and order, to share it between calls.
     """
+    order = order or ("act-order" if act_order else "columns")
     W = W.detach().float().clone()
     H = H.detach().float().clone()
     out_f, in_f = W.shape
@@ -59,74 +104,127 @@ def gptq_quantize_weight(W: torch.Tensor, H: torch.Tensor, bits: int = 4, group_
     dead = torch.diag(H) == 0  # columns never active: any value works, zero them
     H[dead, dead] = 1
     W[:, dead] = 0
+    hdiag = torch.diag(H)
 
-    def params(cols):  # scale (fp16-rounded) and zero of each row of cols [out, n]
+    def params(cols, imp):  # scale (fp16-rounded) and zero of each row of cols [out, n] with column weights imp [n]
+        if clip:
+            return clip_quant_params(cols, bits, sym, imp)
         scale, zero = quant_params(cols, bits, sym)
         return scale.half().float(), zero
 
-    static = [params(W[:, g * gs:(g + 1) * gs]) for g in range(groups)] if static_groups or groups == 1 else None
+    static = None
+    if static_groups or groups == 1:
+        static = [params(W[:, g * gs:(g + 1) * gs], hdiag[g * gs:(g + 1) * gs]) for g in range(groups)]
 
-    perm = None
-    if act_order:  # quantize the columns with the largest Hessian diagonal (most input energy) first
-        perm = torch.argsort(torch.diag(H), descending=True)
-        W, H = W[:, perm], H[perm][:, perm]
+    perm, U, damp = factor if factor is not None else hessian_factor(H, group_size, order, damp_percent, name)
+    Wt = (W if perm is None else W[:, perm]).t().contiguous()  # (in, out): one column of W per contiguous row
+    d = hdiag if perm is None else hdiag[perm]
+    orig = torch.arange(in_f, device=W.device) if perm is None else perm  # stored column of each step
 
-    Hinv, damp = _inverse_cholesky(H, damp_percent, name)
-
-    Q = torch.zeros(out_f, in_f, dtype=torch.uint8, device=W.device)
+    Qt = torch.zeros(in_f, out_f, dtype=torch.uint8, device=W.device)
     scales = torch.zeros(out_f, groups, device=W.device)
     zeros = torch.zeros(out_f, groups, dtype=torch.int32, device=W.device)
     col_group = torch.zeros(in_f, dtype=torch.int32, device=W.device)  # group of each (permuted) column
+    # with groups formed in stored order, a group's columns may be quantized in any order inside it
+    stored_groups = order != "act-order"
     scale = zero = None
     for i1 in range(0, in_f, block_size):
         i2 = min(i1 + block_size, in_f)
-        W1, Err1, Hinv1 = W[:, i1:i2].clone(), torch.zeros(out_f, i2 - i1, device=W.device), Hinv[i1:i2, i1:i2]
+        W1, U1 = Wt[i1:i2].clone(), U[i1:i2, i1:i2]  # (b, out), (b, b)
+        Err1 = torch.empty_like(W1)
         for i in range(i2 - i1):
             col = i1 + i
-            orig = col if perm is None else int(perm[col])
             if static is not None:
-                g = orig // gs
+                g = int(orig[col]) // gs
                 scale, zero = static[g]
             elif col % gs == 0:  # a new group starts: its parameters from the error-updated columns
-                g = col // gs
-                cols = W1[:, i:i + gs] if i + gs <= i2 - i1 else torch.cat([W1[:, i:], W[:, i2:col + gs]], dim=1)
-                scale, zero = params(cols)
-            scales[:, g], zeros[:, g], col_group[col] = scale, zero, g
-            w, d = W1[:, i], Hinv1[i, i]
+                g = int(orig[col]) // gs if stored_groups else col // gs
+                rows = W1[i:i + gs] if i + gs <= i2 - i1 else torch.cat([W1[i:], Wt[i2:col + gs]])
+                scale, zero = params(rows.t(), d[col:col + gs])
+                scales[:, g], zeros[:, g] = scale, zero
+            col_group[col] = g
+            w = W1[i]
             q = torch.clamp(torch.round(w / scale) + zero, 0, maxq)
-            Q[:, col] = q.to(torch.uint8)
-            err = (w - scale * (q - zero)) / d
-            W1[:, i:] -= err[:, None] * Hinv1[i, i:][None, :]  # spread the error over the block's later columns
-            Err1[:, i] = err
-        W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]  # ...and, lazily, over every column after the block
+            Qt[col] = q.to(torch.uint8)
+            err = (w - scale * (q - zero)) / U1[i, i]
+            W1[i + 1:].addr_(U1[i, i + 1:], err, alpha=-1)  # spread the error over the block's later columns
+            Err1[i] = err
+        Wt[i2:].addmm_(U[i1:i2, i2:].t(), Err1, alpha=-1)  # ...and, lazily, over every column after the block
+    if static is not None:
+        for g, (scale, zero) in enumerate(static):
+            scales[:, g], zeros[:, g] = scale, zero
 
-    g_idx = col_group
+    Q, g_idx = Qt.t(), col_group
     if perm is not None:
         inv = torch.argsort(perm)
         Q, g_idx = Q[:, inv], col_group[inv]
-    return Q, scales, zeros, g_idx.to(torch.int32), damp
+    return Q.contiguous(), scales, zeros, g_idx.to(torch.int32), damp
+
+
+def hessian_factor(H, group_size: int, order: str, damp_percent: float = 0.01, name: str = "linear"):
+    """(perm, U, damp): the column order for `order` and the upper Cholesky factor of the damped, permuted H's
+    inverse that GPTQ's updates use (a zero diagonal, a column never active, counts as 1)."""
+    dead = torch.diag(H) == 0
+    if dead.any():
+        H = H.clone()
+        H[dead, dead] = 1
+    gs = H.shape[0] if group_size == -1 else group_size
+    perm = column_order(torch.diag(H), gs, order)
+    if perm is not None:
+        H = H[perm][:, perm]
+    U, damp = _inverse_cholesky(H, damp_percent, name)
+    return perm, U, damp
+
+
+def output_error(W: torch.Tensor, Wq: torch.Tensor, H: torch.Tensor) -> float:
+    """sum over rows of (w - wq) H (w - wq)^T: with H = 2 X^T X / n, twice the mean squared error of the
+    Linear's outputs over its n calibration rows, ||W X - Q X||^2 without the inputs."""
+    D = (W.float() - Wq.float())
+    return float(((D @ H) * D).sum())
 
 
 def _inverse_cholesky(H, damp_percent, name, max_tries: int = 6):
-    """Upper Cholesky factor of H^-1 (what the column updates use), damping H by damp_percent of its mean
-    diagonal; the damping grows tenfold while H is not positive definite."""
+    """Upper Cholesky factor U of H^-1 (H^-1 = U^T U, what the column updates use), damping H by damp_percent
+    of its mean diagonal; the damping grows tenfold while H is not positive definite.
+
+    One factorization and one triangular solve instead of three factorizations: with J the order-reversing
+    permutation and J H J = L L^T, H = R R^T for the upper triangular R = J L J, so H^-1 = (R^-1)^T R^-1
+    and U = R^-1 = J L^-1 J.
+    """
     mean_diag = torch.mean(torch.diag(H))
-    idx = torch.arange(H.shape[0], device=H.device)
+    n = H.shape[0]
+    idx = torch.arange(n, device=H.device)
     damp = damp_percent
     for _ in range(max_tries):
-        Hd = H.clone()
+        Hd = H.flip(0, 1)  # J H J (a copy)
         Hd[idx, idx] += damp * mean_diag
         L, info = torch.linalg.cholesky_ex(Hd)
         if info == 0:
-            Hinv = torch.cholesky_inverse(L)
-            U, info = torch.linalg.cholesky_ex(Hinv, upper=True)
-            if info == 0:
+            U = _lower_inverse(L).flip(0, 1)
+            if bool(torch.isfinite(torch.diag(U)).all()):
                 if damp != damp_percent:
                     log.warning("%s: Hessian not positive definite with damp %.3g; used %.3g", name, damp_percent, damp)
                 return U, damp
         damp *= 10
     raise RuntimeError(f"{name}: GPTQ Hessian is not positive definite even with damp_percent={damp / 10:g}; "
                        f"calibrate on more or longer samples")
+
+
+def _lower_inverse(L: torch.Tensor, out: torch.Tensor | None = None, leaf: int = 256) -> torch.Tensor:
+    """L^-1 for a lower triangular L, by halves ([[A, 0], [C, D]]^-1 = [[A^-1, 0], [-D^-1 C A^-1, D^-1]]), written
+    into `out` (zeros): matrix products do the work, a third of the arithmetic of a solve against the identity."""
+    n = L.shape[0]
+    if out is None:
+        out = torch.zeros_like(L)
+    if n <= leaf:
+        out.copy_(torch.linalg.solve_triangular(L, torch.eye(n, device=L.device, dtype=L.dtype), upper=False))
+        return out
+    h = n // 2
+    Ai = _lower_inverse(L[:h, :h], out[:h, :h], leaf)
+    Di = _lower_inverse(L[h:, h:], out[h:, h:], leaf)
+    torch.mm(Di, L[h:, :h] @ Ai, out=out[h:, :h])
+    out[h:, :h].neg_()
+    return out
 
 
 # -- the whole model ---------------------------------------------------------------------------------
@@ -138,9 +236,27 @@ def _stop(_):
     raise _StopForward
 
 
+REPLAY = True  # record and replay finished submodules (tests turn it off to check that the numbers are the same)
+
+
+class _Replay(nn.Module):
+    """Stands in for a module whose outputs are already known: returns them in order, one per batch."""
+
+    def __init__(self, outputs):
+        super().__init__()
+        self.outputs, self.i = outputs, 0
+
+    def forward(self, *args, **kwargs):
+        self.i += 1
+        return self.outputs[self.i - 1]
+
+
 @torch.no_grad()
-def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, batch_size: int = 8):
-    """Quantize `model` in place with GPTQ on token blocks `calibration` (n, T)."""
+def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, batch_size: int = 8) -> dict:
+    """Quantize `model` in place with GPTQ on token blocks `calibration` (n, T).
+
+    Returns {module name: relative output error ||WX - QX||^2 / ||WX||^2 on its calibration inputs}.
+    """
     device = torch.device(device) if device is not None else model.device
     dtype = model.dtype
     tr = model.transformer
@@ -154,47 +270,112 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
     # inputs of block 0: the model's fp32 residual stream after the embeddings, kept on the CPU
     pos = torch.arange(T, device=model.device).unsqueeze(0)
     xs = [model.embed(b.to(model.device), pos).cpu() for b in batches]  # (b, T, C) each
+    errors = {}
     with tqdm(total=len(tr.h) * len(config.modules) + int(bool(config.lm_head)), desc="GPTQ",
               unit="linear") as bar:  # closed before an exception (Ctrl-C) reaches the caller
         for i, block in enumerate(tr.h):
             if device != model.device:
                 _unpack_linears(block)  # oneDNN-packed CPU weights cannot move to another device
                 block.to(device)
-            for name in config.modules:  # true sequential: one Linear at a time, in execution order
+
+            def quantize(name, H):
                 full = f"transformer.h.{i}.{name}"
                 bar.set_postfix_str(full)
-                lin = block.get_submodule(name)
-                hess = Hessian(lin.in_features, device)
-                hook = lin.register_forward_pre_hook(lambda mod, inp: _stop(hess.add(inp[0])))
-                for x in xs:
-                    try:
-                        block(x.to(device), None, None, dtype)
-                    except _StopForward:  # the rest of the block is not needed for this Linear's inputs
-                        pass
-                hook.remove()
-                set_module(block, name, _gptq_linear(lin, hess.H, config, dtype, full))
+                q, errors[full] = _gptq_linear(block.get_submodule(name), H, config, dtype, full)
+                set_module(block, name, q)
                 bar.update()
-            xs = [block(x.to(device), None, None, dtype).cpu() for x in xs]  # inputs of the next block
+
+            xs = _block_sequentially(block, xs, config.modules, quantize, device, dtype)
             if device != model.device:  # GPTQLinear rebuilds its kernel layout for the model's device
                 block.to(model.device)
         if config.lm_head:  # an untied copy, calibrated on the final hidden states
             hess = Hessian(model.config.n_embd, device)
             for x in xs:
                 hess.add(model.final_norm(x.to(model.device)).to(device))
-            lm_head = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head")
+            lm_head, errors["lm_head"] = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head")
             model.lm_head = lm_head.to(model.device)
             bar.update()
+    return errors
+
+
+def _block_sequentially(block, xs, names, quantize, device, dtype):
+    """True sequential GPTQ of one block: its Linears `names` one at a time in execution order, each calibrated
+    on the inputs it gets once every Linear before it is quantized; returns the block's outputs for `xs`.
+
+    Each pass over the batches runs the block up to the next Linear's input. A submodule whose Linears are
+    all quantized gives the same outputs in every later pass, so they are recorded the first time it runs
+    and replayed after (the attention, then mlp.c_fc): every Linear and the attention run once or twice per
+    block instead of up to five times, with the same numbers.
+    """
+    parts = ["attn", "mlp", *names] if REPLAY else []  # what may be recorded (block-relative names)
+    done, records = set(), {}
+
+    def fixed(m):  # every quantized Linear inside m is done
+        return all(n in done for n in names if n == m or n.startswith(m + "."))
+
+    def inside(m, others):
+        return any(m.startswith(o + ".") for o in others)
+
+    for target in [*names, None]:  # None: the last pass, the block's outputs
+        replay = [m for m in records if not inside(m, records)]
+        for m in [m for m in records if m not in replay]:
+            del records[m]  # inside a replayed module: never needed again
+        record = [m for m in parts if target is not None and fixed(m) and m not in records]
+        record = [m for m in record if not inside(m, record) and not inside(m, replay)]
+        originals = {m: block.get_submodule(m) for m in replay}
+        for m in replay:
+            set_module(block, m, _Replay(records[m]))
+        seen = {m: [] for m in record}
+        hooks = [block.get_submodule(m).register_forward_hook(lambda mod, inp, out, m=m: seen[m].append(out))
+                 for m in record]
+        hess = None
+        if target is not None:
+            hess = Hessian(block.get_submodule(target).in_features, device)
+            hooks.append(block.get_submodule(target).register_forward_pre_hook(
+                lambda mod, inp: _stop(hess.add(inp[0]))))
+        outs = []
+        try:
+            for x in xs:
+                try:
+                    outs.append(block(x.to(device), None, None, dtype).cpu())
+                except _StopForward:  # the rest of the block is not needed for this Linear's inputs
+                    pass
+        finally:
+            for h in hooks:
+                h.remove()
+            for m, mod in originals.items():
+                set_module(block, m, mod)
+        records.update({m: out for m, out in seen.items() if len(out) == len(xs)})
+        if target is None:
+            return outs
+        quantize(target, hess.H)
+        done.add(target)
+        del hess
 
 
 def _gptq_linear(lin, H, config, dtype, name):
-    """A GPTQLinear on H's device, prepared for its kernel (a raised damping is logged by gptq_quantize_weight)."""
+    """A GPTQLinear on H's device, prepared for its kernel: GPTQ with each of config.candidates(), keeping the
+    one with the smallest output error; its choice and relative error go to config.choices[name]."""
     from .linear import GPTQLinear, dense_weight
 
-    q, scales, zeros, g_idx, _ = gptq_quantize_weight(
-        dense_weight(lin).to(H.device), H, config.bits, config.group_size, config.sym, config.act_order,
-        config.static_groups, config.damp_percent, name=name)
+    W = dense_weight(lin).to(H.device).float()
+    best, factor = None, (None, None)
+    for order, clip in config.candidates():
+        if factor[0] != order:  # the factorization depends on the order only: shared by clip on / off
+            factor = (None, None)  # free the last one first
+            factor = (order, hessian_factor(H, config.group_size, order, config.damp_percent, name))
+        q, scales, zeros, g_idx, _ = gptq_quantize_weight(
+            W, H, config.bits, config.group_size, config.sym, static_groups=config.static_groups,
+            damp_percent=config.damp_percent, name=name, order=order, clip=clip, factor=factor[1])
+        err = output_error(W, dequantize_groupwise(q, scales, zeros, g_idx), H)
+        if best is None or err < best[0]:
+            best = (err, order + ("+clip" if clip else ""), q, scales, zeros, g_idx)
+    err, choice, q, scales, zeros, g_idx = best
+    rel = err / max(output_error(W, torch.zeros_like(W), H), 1e-30)
+    config.choices = {**(config.choices or {}), name: choice}
+    log.info("%s: %s, relative output error %.3g", name, choice, rel)
     bias = None if lin.bias is None else lin.bias.detach().to(H.device)
-    return GPTQLinear.from_codes(q, scales, zeros, g_idx, config.bits, config.group_size, bias).prepare(dtype)
+    return GPTQLinear.from_codes(q, scales, zeros, g_idx, config.bits, config.group_size, bias).prepare(dtype), rel
 
 
 def _unpack_linears(block):

@@ -70,12 +70,13 @@ class GPTQLinear(QuantLinear):
         return m
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, bits: int = 4, group_size: int = 128, sym: bool = True, name: str = ""):
-        """Round-to-nearest quantization of an nn.Linear."""
+    def from_linear(cls, linear: nn.Linear, bits: int = 4, group_size: int = 128, sym: bool = True, name: str = "",
+                    clip: bool = False):
+        """Round-to-nearest quantization of an nn.Linear (clip: each group's range searched, unweighted)."""
         w = dense_weight(linear)
         if group_size != -1 and w.shape[1] % group_size:
             raise ValueError(f"{name or 'linear'}: in_features={w.shape[1]} is not divisible by group_size={group_size}")
-        q, scales, zeros = quantize_groupwise(w, bits, group_size, sym)
+        q, scales, zeros = quantize_groupwise(w, bits, group_size, sym, clip=clip)
         return cls.from_codes(q, scales, zeros, default_g_idx(w.shape[1], group_size, w.device), bits, group_size,
                               linear.bias)
 

@@ -54,15 +54,47 @@ def quant_params(w: torch.Tensor, bits: int, sym: bool):
     return scale, zero.to(torch.int32)
 
 
-def quantize_groupwise(w: torch.Tensor, bits: int, group_size: int = 128, sym: bool = True):
-    """Round-to-nearest group-wise quantization of w [out, in].
+CLIP_SHRINKS = tuple(1 - i / 40 for i in range(20))  # range factors searched by clip_quant_params: 1.0 .. 0.525
+
+
+def clip_quant_params(w: torch.Tensor, bits: int, sym: bool, importance: torch.Tensor | None = None,
+                      shrinks=CLIP_SHRINKS):
+    """Scale and zero for each row of w [..., n] that minimise sum_j importance_j * (w_j - dequant(quant(w_j)))^2
+    over the ranges quant_params gives for w * p, p in `shrinks` (1.0 first: never worse than no search).
+
+    `importance` [n] weights the columns (GPTQ passes the Hessian diagonal, so the error counts as much as the
+    input energy of its column); None weighs them equally. Scales are rounded to fp16 before they are
+    tried, as they are stored; ties keep the larger range.
+    """
+    maxq = 2**bits - 1
+    w = w.float()
+    imp = torch.ones(w.shape[-1], device=w.device) if importance is None else importance.float()
+    best_scale = best_zero = best_err = None
+    for p in shrinks:
+        scale, zero = quant_params(w * p, bits, sym)
+        scale = scale.half().float()
+        q = torch.clamp(torch.round(w / scale[..., None]) + zero[..., None], 0, maxq)
+        err = ((w - scale[..., None] * (q - zero[..., None])) ** 2 @ imp)  # (...)
+        if best_err is None:
+            best_scale, best_zero, best_err = scale, zero, err
+        else:
+            better = err < best_err
+            best_scale = torch.where(better, scale, best_scale)
+            best_zero = torch.where(better, zero, best_zero)
+            best_err = torch.where(better, err, best_err)
+    return best_scale, best_zero
+
+
+def quantize_groupwise(w: torch.Tensor, bits: int, group_size: int = 128, sym: bool = True, clip: bool = False):
+    """Round-to-nearest group-wise quantization of w [out, in]; clip=True searches each group's range
+    (clip_quant_params, unweighted: round-to-nearest has no inputs to weigh by).
 
     Returns q uint8 [out, in] (codes), scales fp32 [out, groups], zeros int32 [out, groups].
     """
     out_f, in_f = w.shape
     groups = group_count(in_f, group_size)
     wg = w.float().reshape(out_f, groups, in_f // groups)  # (out, groups, group_size)
-    scale, zero = quant_params(wg, bits, sym)
+    scale, zero = clip_quant_params(wg, bits, sym) if clip else quant_params(wg, bits, sym)
     q = torch.round(wg / scale[..., None]) + zero[..., None]
     q = q.clamp(0, 2**bits - 1).to(torch.uint8).reshape(out_f, in_f)
     return q, scale, zero

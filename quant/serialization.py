@@ -8,8 +8,12 @@ loaders read our folders:
      "desc_act": false, "sym": true, "static_groups": false, "damp_percent": 0.01,
      "true_sequential": true, "lm_head": true,
      "modules_in_block_to_quantize": [["attn.c_attn"], ["attn.c_proj"], ["mlp.c_fc"], ["mlp.c_proj"]],
-     "meta": {"quantizer": ["santacoder-quant"], "format_version": 1, "method": "gptq"}}
-Each quantized Linear's tensors are the GPTQ v1 ones (see quant.primitives).
+     "meta": {"quantizer": ["santacoder-quant"], "format_version": 1, "method": "gptq",
+              "order": "group-aware", "clip": true, "choices": {"transformer.h.0.attn.c_attn": "group-aware+clip", ...}}}
+Each quantized Linear's tensors are the GPTQ v1 ones (see quant.primitives). `meta.choices` records the
+setting GPTQ kept for each Linear (with order "auto" they differ). The per-layer choice never picks
+act-order, so g_idx stays in column order and desc_act false holds for every layer: no per-module
+override (GPTQModel's `dynamic`) is needed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import ctypes
 import functools
 
 from .modules import block_linears, set_module
-from .config import BLOCK_LINEARS, QuantConfig
+from .config import BLOCK_LINEARS, ORDERS, QuantConfig
 from .linear import GPTQLinear
 
 FORMAT_VERSION = 1
@@ -35,13 +39,16 @@ def quantization_config(config: QuantConfig) -> dict:
             "bnb_4bit_compute_dtype": "bfloat16", "bnb_4bit_quant_storage": "uint8",
             "meta": {**meta, "modules": list(config.modules)},
         }
-    return {
+    out = {
         "quant_method": "gptq", "checkpoint_format": "gptq", "bits": config.bits, "group_size": config.group_size,
         "desc_act": config.act_order, "sym": config.sym, "static_groups": config.static_groups,
         "damp_percent": config.damp_percent, "true_sequential": True, "lm_head": bool(config.lm_head),
         "modules_in_block_to_quantize": [[m] for m in config.modules],
-        "meta": meta,
+        "meta": {**meta, "order": config.order, "clip": config.clip},
     }
+    if config.choices:  # what GPTQ kept per Linear (every choice but act-order keeps g_idx in column order)
+        out["meta"]["choices"] = dict(config.choices)
+    return out
 
 
 def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
@@ -69,11 +76,15 @@ def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
     try:
         meta = d.get("meta") if isinstance(d.get("meta"), dict) else {}
         method = meta.get("method") if meta.get("method") in ("gptq", "rtn") else "gptq"  # how the codes were found
+        act_order = bool(d.get("desc_act", False))
+        order = "act-order" if act_order else meta.get("order", "columns")
+        choices = meta.get("choices")
         return QuantConfig(method=method, bits=int(d["bits"]),
                            group_size=int(d.get("group_size", 128)), sym=bool(d.get("sym", True)),
-                           act_order=bool(d.get("desc_act", False)), static_groups=bool(d.get("static_groups", False)),
+                           order=order if order in ORDERS else "columns", clip=meta.get("clip", False),
+                           static_groups=bool(d.get("static_groups", False)),
                            damp_percent=float(d.get("damp_percent", 0.01)), modules=flat,
-                           lm_head=bool(d.get("lm_head", False)))
+                           lm_head=bool(d.get("lm_head", False)), choices=choices if isinstance(choices, dict) else None)
     except KeyError as e:
         raise ValueError(f"{where}: quantization_config has no {e.args[0]!r}") from None
     except (ValueError, TypeError) as e:

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from conftest import sqnr
-from quant.primitives import (default_g_idx, dequantize_groupwise, pack_gptq, pack_rows, quantize_groupwise,
-                              quantize_int8_per_channel, unpack_gptq, unpack_rows)
+from quant.primitives import (clip_quant_params, default_g_idx, dequantize_groupwise, pack_gptq, pack_rows,
+                              quant_params, quantize_groupwise, quantize_int8_per_channel, unpack_gptq, unpack_rows)
 
 
 def test_pack_rows_hand_computed():
@@ -81,3 +81,28 @@ def test_bad_input():
     with pytest.raises(ValueError, match="zero points"):
         pack_gptq(torch.zeros(8, 8, dtype=torch.uint8), torch.ones(8, 1), torch.zeros(8, 1, dtype=torch.int32),
                   default_g_idx(8, -1), 4)
+
+
+@pytest.mark.parametrize("sym", [True, False], ids=["sym", "asym"])
+def test_clip_search_never_increases_the_weighted_error_of_a_group(sym):
+    """Heavy-tailed groups (where clipping pays) and their column weights: the searched range never does worse
+    than the full one for any group, and does better for most."""
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    w = torch.distributions.StudentT(3.0).sample((512, 128)) * 0.02  # (groups, group_size)
+    imp = torch.rand(128, generator=g) ** 2 * 10  # e.g. a Hessian diagonal
+
+    def err(scale, zero):
+        q = torch.clamp(torch.round(w / scale[:, None]) + zero[:, None], 0, 15)
+        return ((w - scale[:, None] * (q - zero[:, None])) ** 2) @ imp
+
+    full_scale, full_zero = quant_params(w, 4, sym)
+    full = err(full_scale.half().float(), full_zero)
+    scale, zero = clip_quant_params(w, 4, sym, imp)
+    searched = err(scale, zero)
+    assert torch.equal(scale, scale.half().float())  # fp16-rounded, as stored
+    assert (searched <= full).all()
+    # measured: 91% of the groups better, total error 0.76x (sym) / 0.83x (asym)
+    assert (searched < full).float().mean() > 0.8 and searched.sum() < 0.9 * full.sum()
+    unweighted, _ = clip_quant_params(w, 4, sym)  # equal weights: another range for some groups
+    assert not torch.equal(unweighted, scale)

@@ -1,0 +1,133 @@
+"""Our GPTQ settings against GPTQModel's, side by side: the same calibration blocks, int4 group 128, lm_head
+not quantized (except where the row says so), and one evaluator for every folder (our fp32 loader,
+perplexity on the bundled held-out code), on the small trained fixture and on a larger trained model.
+
+    python benchmarks/bench_gptq_peers.py                         # -> benchmarks/results/gptq_peers.md
+    python benchmarks/bench_gptq_peers.py --no-gptqmodel          # ours only
+    python benchmarks/bench_gptq_peers.py --models tests/fixtures/tiny-santacoder
+
+The larger model (6 layers, width 384) is not in git; train it once (about 45 minutes on 2 cores) with
+    python tests/fixtures/make_tiny_santacoder.py --out ../models/small-santacoder --n-embd 384 \\
+        --n-layer 6 --n-head 6 --n-inner 1536 --seed 1 --minutes 45
+GPTQModel (extra `.[interop]`) is optional: its rows are skipped when it is not installed.
+"""
+
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
+import calibration_data as cd  # noqa: E402
+from benchmarks.common import save_report  # noqa: E402
+from modeling import SantaCoderForCausalLM  # noqa: E402
+from quant import QuantConfig, quantize_  # noqa: E402
+from quant.evaluate import perplexity  # noqa: E402
+
+MODELS = [os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder"), os.path.join(ROOT, "..", "models", "small-santacoder")]
+OURS = {  # row name -> QuantConfig kwargs (int4 g128 throughout)
+    "RTN": dict(method="rtn"),
+    "RTN + clip search": dict(method="rtn", clip=True),
+    "ours GPTQ (columns)": dict(order="columns"),
+    "ours GPTQ + clip search": dict(order="columns", clip=True),
+    "ours group-aware": dict(order="group-aware"),
+    "ours group-aware + clip search": dict(order="group-aware", clip=True),
+    "ours act-order": dict(order="act-order"),
+    "ours act-order + clip search": dict(order="act-order", clip=True),
+    "**ours default** (per-layer choice)": dict(),
+    "ours default + quantized lm_head": dict(lm_head=True),
+}
+THEIRS = {  # row name -> GPTQModel QuantizeConfig kwargs
+    "GPTQModel GPTQ (desc_act off, GAR off)": dict(desc_act=False, act_group_aware=False),
+    "GPTQModel default (GAR on)": dict(),
+    "GPTQModel desc_act": dict(desc_act=True, act_group_aware=False),
+}
+
+
+def ours(path, blocks, kw):
+    model = SantaCoderForCausalLM.from_pretrained(path, dtype=torch.float32)
+    t = time.perf_counter()
+    quantize_(model, QuantConfig(bits=4, group_size=128, **{"lm_head": False, **kw}), calibration=blocks)
+    return model, time.perf_counter() - t
+
+
+def gptqmodel(path, blocks, kw, tmp):
+    from gptqmodel import GPTQModel, QuantizeConfig
+
+    t = time.perf_counter()
+    model = GPTQModel.load(path, QuantizeConfig(bits=4, group_size=128, **kw), device="cpu")
+    model.quantize([{"input_ids": b.tolist(), "attention_mask": [1] * len(b)} for b in blocks])
+    seconds = time.perf_counter() - t
+    out = os.path.join(tmp, "gptqmodel")
+    model.save(out)
+    del model
+    return SantaCoderForCausalLM.from_pretrained(out, dtype=torch.float32), seconds
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=MODELS)
+    p.add_argument("--n-samples", type=int, default=128)
+    p.add_argument("--seq-len", type=int, default=512)
+    p.add_argument("--fim-rate", type=float, default=0.0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rows", nargs="*", default=None, help="only these rows (names as in the table)")
+    p.add_argument("--no-gptqmodel", action="store_true")
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_peers"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    have_theirs = not args.no_gptqmodel and importlib.util.find_spec("gptqmodel") is not None
+    models = [m for m in args.models if os.path.isdir(m)]
+    for m in set(args.models) - set(models):
+        print(f"skipped {m}: not found (see this script's docstring to train it)", file=sys.stderr)
+    names = {}
+    rows, table = [], {}
+    for path in models:
+        name = os.path.basename(os.path.normpath(path))
+        base = SantaCoderForCausalLM.from_pretrained(path, dtype=torch.float32)
+        tok = base.tokenizer
+        held_out = cd.eval_blocks(tok, "heldout", args.seq_len)
+        blocks = cd.calibration_blocks(tok, "bundled", args.n_samples, args.seq_len, fim_rate=args.fim_rate, seed=0)
+        ref = perplexity(base, held_out)
+        names[name] = (sum(p.numel() for p in base.parameters()), ref, held_out.numel())
+        runs = [(row, "ours", kw) for row, kw in OURS.items()]
+        runs += [(row, "theirs", kw) for row, kw in THEIRS.items() if have_theirs]
+        for row, who, kw in runs:
+            if args.rows and row not in args.rows:
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                model, seconds = ours(path, blocks, kw) if who == "ours" else gptqmodel(path, blocks, kw, tmp)
+                ppl = perplexity(model, held_out)
+            choices = getattr(model.quant_config, "choices", None) or {}
+            picked = {c: sum(v == c for v in choices.values()) for c in sorted(set(choices.values()))}
+            r = dict(model=name, row=row, ppl=ppl, delta=100 * (ppl / ref - 1), seconds=seconds, choices=picked)
+            rows.append(r)
+            table.setdefault(row, {})[name] = r
+            print(r, file=sys.stderr)
+    lines = [f"int4 group 128, GPTQ on the same {args.n_samples} x {args.seq_len}-token blocks of the bundled corpus "
+             f"(FIM rate {args.fim_rate}), lm_head not quantized unless the row says so; perplexity of each folder "
+             f"with our fp32 loader on the bundled held-out code, delta against the fp32 model; torch "
+             f"{torch.__version__}, {args.threads} threads.", ""]
+    for name, (params, ref, tokens) in names.items():
+        lines.append(f"- {name}: {params / 1e6:.1f} M parameters, fp32 perplexity {ref:.3f} on {tokens} tokens")
+    lines += ["", "| setting | " + " | ".join(f"{n} delta ppl" for n in names) + " | quantize s |",
+              "|---|" + "---|" * len(names) + "---|"]
+    for row, per in table.items():
+        cells = [f"{per[n]['delta']:+.2f}%" if n in per else "" for n in names]
+        secs = " / ".join(f"{per[n]['seconds']:.0f}" for n in names if n in per)
+        lines.append(f"| {row} | " + " | ".join(cells) + f" | {secs} |")
+    picks = [f"- {r['model']}, {r['row']}: " + ", ".join(f"{c} x{k}" for c, k in r["choices"].items())
+             for r in rows if r["choices"] and "default" in r["row"]]
+    if picks:
+        lines += ["", "What the per-layer choice kept (Linears per setting):", *picks]
+    save_report(args.out, lines, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,9 @@
 """Quantize a SantaCoder checkpoint into a small folder (GPTQ v1 tensors, loads with from_pretrained).
 
-    python quantize.py bigcode/santacoder --out santacoder-int4                 # GPTQ int4 g128 on the bundled corpus
+    python quantize.py bigcode/santacoder --out santacoder-int4                 # GPTQ int4 g128 (group-aware order,
+                                                                                # clip search) on the bundled corpus
     python quantize.py SRC --out DST --method rtn --bits 8                      # round to nearest, no data
-    python quantize.py SRC --out DST --act-order --calibration 'my/code/**/*.py' --eval
+    python quantize.py SRC --out DST --order auto --calibration 'my/code/**/*.py' --eval
     python quantize.py SRC --out DST --method bnb --bits 4                      # bitsandbytes NF4 (extra: .[bnb])
 
 The output is written to a temporary folder next to DST and renamed at the end: an interrupted run
@@ -20,7 +21,7 @@ import time
 
 import torch
 
-from quant.config import METHODS, QuantConfig
+from quant.config import METHODS, ORDERS, QuantConfig
 
 DEFAULTS = QuantConfig()
 
@@ -35,12 +36,19 @@ def parse_args(argv=None):
     p.add_argument("--group-size", type=int, default=None,
                    help="columns per scale; -1 = whole row (default: 128 for int4, -1 for int8)")
     p.add_argument("--asym", action="store_true", help="asymmetric (a zero point per group) instead of symmetric")
-    p.add_argument("--act-order", action="store_true", help="GPTQ desc_act: columns in decreasing Hessian order")
+    p.add_argument("--order", choices=ORDERS, default=None,
+                   help="GPTQ column order: group-aware (default: groups stay whole, g_idx static), columns, act-order "
+                        "(desc_act), or auto (per Linear, the order and --clip setting with the smallest output error)")
+    p.add_argument("--act-order", action="store_true", help="the same as --order act-order")
+    p.add_argument("--clip", action=argparse.BooleanOptionalAction, default=DEFAULTS.clip,
+                   help="search each group's range (GPTQ: weighted by the Hessian diagonal)")
     p.add_argument("--static-groups", action="store_true",
                    help="group scales from the weights before GPTQ updates them (with --act-order: groups stay in column order)")
     p.add_argument("--damp-percent", type=float, default=DEFAULTS.damp_percent)
     p.add_argument("--lm-head", action=argparse.BooleanOptionalAction, default=None,
                    help="also quantize an untied lm_head (default: on for int4)")
+    p.add_argument("--lm-head-bits", type=int, choices=[4, 8], default=None,
+                   help="bits of the quantized lm_head (default: --bits; 8 = per channel)")
     p.add_argument("--calibration", default="bundled", help="bundled | folder | glob | file | hub:NAME")
     p.add_argument("--n-samples", type=int, default=128)
     p.add_argument("--seq-len", type=int, default=512)
@@ -66,8 +74,10 @@ def parse_args(argv=None):
         p.error(f"--fim-rate {args.fim_rate} must lie in [0, 1]")
     try:
         args.config = QuantConfig(method=args.method, bits=args.bits, group_size=args.group_size, sym=not args.asym,
-                                  act_order=args.act_order, static_groups=args.static_groups,
-                                  damp_percent=args.damp_percent, lm_head=args.lm_head)
+                                  order=args.order, act_order=args.act_order, clip=args.clip,
+                                  static_groups=args.static_groups,
+                                  damp_percent=args.damp_percent, lm_head=args.lm_head,
+                                  lm_head_bits=args.lm_head_bits)
     except ValueError as e:
         p.error(str(e))
     return args
@@ -154,12 +164,26 @@ def run(args) -> int:
         return 2
     out_bytes = folder_weight_bytes(args.out)
     c = args.config
-    what = f"{c.method} int{c.bits} group {c.group_size}{' act-order' if c.act_order else ''}" \
-           f"{' asym' if not c.sym else ''}{' +lm_head' if c.lm_head else ''}"
+    setting = f" {c.order}{' + clip search' if c.clip or c.order == 'auto' else ''}" if c.method == "gptq" else \
+        (" clip search" if c.clip and c.method == "rtn" else "")
+    what = f"{c.method} int{c.bits} group {c.group_size}{setting}{' asym' if not c.sym else ''}" \
+           f"{(' +lm_head' + (f' int{c.lm_head_bits}' if c.lm_head_bits != c.bits else '')) if c.lm_head else ''}"
     print(f"{what}: {args.out}\n"
           f"  weights {src_bytes / 1e6:.1f} MB -> {out_bytes / 1e6:.1f} MB ({out_bytes / params:.2f} bytes/parameter, "
           f"{src_bytes / out_bytes:.1f}x smaller)\n"
           f"  time {time.perf_counter() - t0:.1f} s (quantization {t_quant:.1f} s)", file=sys.stderr)
+    errors = getattr(model, "quant_errors", None)
+    if errors:  # GPTQ's relative output error ||WX - QX||^2 / ||WX||^2 on the calibration inputs
+        blocks_err = [v for k, v in errors.items() if k != "lm_head"]
+        line = f"  output error of the block Linears: median {sorted(blocks_err)[len(blocks_err) // 2]:.2e}, " \
+               f"worst {max(blocks_err):.2e} ({max((k for k in errors if k != 'lm_head'), key=errors.get)})"
+        if "lm_head" in errors:
+            line += f"; lm_head {errors['lm_head']:.2e}"
+        print(line, file=sys.stderr)
+        if c.order == "auto" and c.choices:
+            kept = sorted(set(c.choices.values()))
+            print("  kept per Linear: " + ", ".join(f"{k} x{list(c.choices.values()).count(k)}" for k in kept),
+                  file=sys.stderr)
     if args.eval:
         print(f"  perplexity on held-out code: {ppl_before:.3f} -> {ppl_after:.3f} "
               f"({100 * (ppl_after / ppl_before - 1):+.2f}%)", file=sys.stderr)

@@ -32,15 +32,15 @@ from quant.evaluate import perplexity  # noqa: E402
 
 MODELS = [os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder"), os.path.join(ROOT, "..", "models", "small-santacoder")]
 OURS = {  # row name -> QuantConfig kwargs (int4 g128 throughout)
-    "RTN": dict(method="rtn"),
-    "RTN + clip search": dict(method="rtn", clip=True),
-    "ours GPTQ (columns)": dict(order="columns"),
+    "RTN": dict(method="rtn", clip=False),
+    "RTN + clip search (default RTN)": dict(method="rtn"),
+    "ours GPTQ (columns)": dict(order="columns", clip=False),
     "ours GPTQ + clip search": dict(order="columns", clip=True),
-    "ours group-aware": dict(order="group-aware"),
-    "ours group-aware + clip search": dict(order="group-aware", clip=True),
-    "ours act-order": dict(order="act-order"),
+    "ours group-aware": dict(order="group-aware", clip=False),
+    "**ours default**: group-aware + clip search": dict(),
+    "ours act-order": dict(order="act-order", clip=False),
     "ours act-order + clip search": dict(order="act-order", clip=True),
-    "**ours default** (per-layer choice)": dict(),
+    "ours per-layer choice (order auto)": dict(order="auto"),
     "ours default + quantized lm_head": dict(lm_head=True),
 }
 THEIRS = {  # row name -> GPTQModel QuantizeConfig kwargs
@@ -123,7 +123,7 @@ def main():
         secs = " / ".join(f"{per[n]['seconds']:.0f}" for n in names if n in per)
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {secs} |")
     picks = [f"- {r['model']}, {r['row']}: " + ", ".join(f"{c} x{k}" for c, k in r["choices"].items())
-             for r in rows if r["choices"] and "default" in r["row"]]
+             for r in rows if r["choices"] and "auto" in r["row"]]
     if picks:
         lines += ["", "What the per-layer choice kept (Linears per setting):", *picks]
     save_report(args.out, lines, rows)

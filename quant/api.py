@@ -34,7 +34,8 @@ def quantize_(model, config: QuantConfig, calibration=None, device=None):
         for i, name, lin in tqdm(items, desc=f"{config.method} int{config.bits}", unit="linear", leave=False):
             set_module(model.transformer.h[i], name, make(lin, f"transformer.h.{i}.{name}"))
         if config.lm_head:
-            model.lm_head = make(model.lm_head, "lm_head")  # an untied, quantized copy; wte is untouched
+            make_head = make if config.for_lm_head() is config else _rtn_maker(config.for_lm_head(), model.dtype)
+            model.lm_head = make_head(model.lm_head, "lm_head")  # an untied, quantized copy; wte is untouched
     model.quant_config = config
     return model.train(model.training)  # new modules take the model's train/eval mode
 

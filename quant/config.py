@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 BLOCK_LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
@@ -24,12 +25,12 @@ class QuantConfig:
     # None = "group-aware" (or "act-order" with act_order=True)
     order: str | None = None
     act_order: bool = False  # the same as order="act-order" (GPTQ's desc_act)
-    clip: bool | None = None  # search each group's range, weighted by the Hessian diagonal (RTN: unweighted);
-    # None = on for GPTQ, off for RTN; order="auto" tries both
+    clip: bool = True  # search each group's range, weighted by the Hessian diagonal (RTN: unweighted); auto tries both
     static_groups: bool = False  # act-order with groups fixed in column order beforehand (g_idx stays sorted)
     damp_percent: float = 0.01  # GPTQ damping, a fraction of the mean Hessian diagonal
     modules: tuple = BLOCK_LINEARS  # Linear names inside each block that are quantized
     lm_head: bool | None = None  # quantize an untied copy of lm_head; None = yes for int4 (rtn/gptq)
+    lm_head_bits: int | None = None  # its bits when they differ (8: per channel, stored as a GPTQModel `dynamic` override)
     bnb_4bit_quant_type: str = "nf4"  # method="bnb", bits=4: nf4 or fp4
     choices: dict | None = None  # filled by GPTQ: module name -> "order[+clip]" it kept (saved in the folder)
 
@@ -48,12 +49,14 @@ class QuantConfig:
         if self.order not in ORDERS:
             raise ValueError(f"order={self.order!r} is not supported; use one of {', '.join(ORDERS)}")
         self.act_order = self.order == "act-order"
-        if self.clip is None and self.order != "auto":
-            self.clip = self.method == "gptq"
         if self.group_size is None:  # int8 per channel is what the fast CPU kernel takes
             self.group_size = 128 if self.bits == 4 else -1
         if self.lm_head is None:
             self.lm_head = self.bits == 4 and self.method != "bnb"
+        if self.lm_head_bits is None:
+            self.lm_head_bits = self.bits
+        if self.lm_head_bits not in (4, 8):
+            raise ValueError(f"lm_head_bits={self.lm_head_bits} is not supported; use 4 or 8 (--lm-head-bits)")
         if self.lm_head and self.method == "bnb":
             raise ValueError("lm_head=True is not supported with method='bnb' (--lm-head): bnb folders keep lm_head tied")
         if not self.damp_percent > 0:
@@ -66,3 +69,10 @@ class QuantConfig:
         orders = AUTO_ORDERS if self.order == "auto" else (self.order,)
         clips = (False, True) if self.order == "auto" else (bool(self.clip),)
         return [(o, c) for c in clips for o in orders]
+
+    def for_lm_head(self) -> "QuantConfig":
+        """The settings of the quantized lm_head: lm_head_bits, per channel when they are 8 and differ from bits."""
+        if self.lm_head_bits == self.bits:
+            return self
+        group_size = -1 if self.lm_head_bits == 8 else 128
+        return dataclasses.replace(self, bits=self.lm_head_bits, group_size=group_size, choices=None)

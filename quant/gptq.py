@@ -292,7 +292,10 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
             hess = Hessian(model.config.n_embd, device)
             for x in xs:
                 hess.add(model.final_norm(x.to(model.device)).to(device))
-            lm_head, errors["lm_head"] = _gptq_linear(model.lm_head, hess.H, config, dtype, "lm_head")
+            head = config.for_lm_head()
+            lm_head, errors["lm_head"] = _gptq_linear(model.lm_head, hess.H, head, dtype, "lm_head")
+            if head is not config and head.choices:
+                config.choices = {**(config.choices or {}), **head.choices}
             model.lm_head = lm_head.to(model.device)
             bar.update()
     return errors

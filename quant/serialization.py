@@ -13,7 +13,8 @@ loaders read our folders:
 Each quantized Linear's tensors are the GPTQ v1 ones (see quant.primitives). `meta.choices` records the
 setting GPTQ kept for each Linear (with order "auto" they differ). The per-layer choice never picks
 act-order, so g_idx stays in column order and desc_act false holds for every layer: no per-module
-override (GPTQModel's `dynamic`) is needed.
+override is needed for them. An lm_head with other bits (--lm-head-bits 8) is told apart the GPTQModel way:
+     "dynamic": {"+:^lm_head$": {"bits": 8, "group_size": -1}}
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def quantization_config(config: QuantConfig) -> dict:
         "modules_in_block_to_quantize": [[m] for m in config.modules],
         "meta": {**meta, "order": config.order, "clip": config.clip},
     }
+    if config.lm_head and config.lm_head_bits != config.bits:  # GPTQModel's per-module override
+        head = config.for_lm_head()
+        out["dynamic"] = {"+:^lm_head$": {"bits": head.bits, "group_size": head.group_size}}
     if config.choices:  # what GPTQ kept per Linear (every choice but act-order keeps g_idx in column order)
         out["meta"]["choices"] = dict(config.choices)
     return out
@@ -77,6 +81,13 @@ def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
         meta = d.get("meta") if isinstance(d.get("meta"), dict) else {}
         method = meta.get("method") if meta.get("method") in ("gptq", "rtn") else "gptq"  # how the codes were found
         act_order = bool(d.get("desc_act", False))
+        dynamic = d.get("dynamic") or {}
+        if not isinstance(dynamic, dict):
+            raise ValueError(f"{where}: quantization_config.dynamic must be an object of per-module overrides")
+        head = dynamic.get("+:^lm_head$", {})
+        other = [k for k in dynamic if k != "+:^lm_head$"]
+        if other:
+            raise ValueError(f"{where}: quantization_config.dynamic overrides {other}; only '+:^lm_head$' is supported")
         order = "act-order" if act_order else meta.get("order", "columns")
         choices = meta.get("choices")
         return QuantConfig(method=method, bits=int(d["bits"]),
@@ -84,7 +95,7 @@ def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
                            order=order if order in ORDERS else "columns", clip=meta.get("clip", False),
                            static_groups=bool(d.get("static_groups", False)),
                            damp_percent=float(d.get("damp_percent", 0.01)), modules=flat,
-                           lm_head=bool(d.get("lm_head", False)), choices=choices if isinstance(choices, dict) else None)
+                           lm_head=bool(d.get("lm_head", False)), lm_head_bits=head.get("bits"), choices=choices if isinstance(choices, dict) else None)
     except KeyError as e:
         raise ValueError(f"{where}: quantization_config has no {e.args[0]!r}") from None
     except (ValueError, TypeError) as e:
@@ -120,7 +131,8 @@ def quantized_skeleton(model, config: QuantConfig, device="meta"):
                                                             config.group_size, bias=lin.bias is not None, device=device))
     if config.lm_head:
         lin = model.lm_head
-        model.lm_head = GPTQLinear(lin.in_features, lin.out_features, config.bits, config.group_size, bias=False,
+        head = config.for_lm_head()
+        model.lm_head = GPTQLinear(lin.in_features, lin.out_features, head.bits, head.group_size, bias=False,
                                    device=device)
     model.quant_config = config
     return model

@@ -227,8 +227,8 @@ def ppl(tiny_path):
     cal = cd.calibration_blocks(base.tokenizer, "bundled", N_SAMPLES, SEQ_LEN, seed=0)
     result, models = {"bf16": perplexity(base, held_out)}, {}
     variants = {
-        "rtn4": QuantConfig(method="rtn", bits=4), "gptq4": QuantConfig(method="gptq", bits=4),
-        "gptq4-act": QuantConfig(method="gptq", bits=4, act_order=True),
+        "rtn4-plain": QuantConfig(method="rtn", bits=4, clip=False), "rtn4": QuantConfig(method="rtn", bits=4),
+        "gptq4": QuantConfig(method="gptq", bits=4), "gptq4-act": QuantConfig(method="gptq", bits=4, act_order=True),
         "rtn8": QuantConfig(method="rtn", bits=8, group_size=-1), "gptq8": QuantConfig(method="gptq", bits=8, group_size=-1),
     }
     for name, qc in variants.items():
@@ -244,17 +244,33 @@ def delta(ppl, name):
 
 
 def test_gptq_int4_beats_rtn_int4(ppl):
-    assert ppl["gptq4"] < ppl["rtn4"]
-    assert delta(ppl, "gptq4") < 0.5 * delta(ppl, "rtn4")  # measured: +3.2% against +11.9%
+    # measured (32 x 256 calibration tokens, bf16, lm_head int4 too): RTN +11.7%, with the clip search +8.5%,
+    # GPTQ (group-aware + clip search) +1.8%
+    assert delta(ppl, "rtn4") < 0.8 * delta(ppl, "rtn4-plain")
+    assert delta(ppl, "gptq4") < 0.3 * delta(ppl, "rtn4")
 
 
 def test_int4_gptq_delta_within_measured_bound(ppl):
-    # measured on this fixture (32 x 256 calibration tokens, bf16): +3.2% without act-order, +3.1% with
-    assert delta(ppl, "gptq4") < 0.05
-    assert delta(ppl, "gptq4-act") < 0.05
+    # measured on this fixture (32 x 256 calibration tokens, bf16, lm_head int4 too): +1.8% by default, +2.2%
+    # with act-order
+    assert delta(ppl, "gptq4") < 0.025
+    assert delta(ppl, "gptq4-act") < 0.035
 
 
-def test_int8_delta_at_most_half_a_percent(ppl):  # measured: RTN +0.26%, GPTQ +0.16%
+def test_default_int4_is_under_gptqmodels_default_on_the_fixture(tiny_path):
+    """benchmarks/bench_gptq_peers.py's setting: 128 x 512 calibration tokens without FIM, fp32, lm_head not
+    quantized, perplexity on the held-out code. Measured there: ours (group-aware + clip search) +1.05%,
+    GPTQModel 7.6 default (GAR on) +4.56%, its plain GPTQ +3.98%, ours without either +4.40%."""
+    base = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.float32)
+    held_out = cd.eval_blocks(base.tokenizer, "heldout", 512)
+    cal = cd.calibration_blocks(base.tokenizer, "bundled", 128, 512, fim_rate=0.0, seed=0)
+    quantized = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.float32),
+                          QuantConfig(method="gptq", bits=4, lm_head=False), calibration=cal)
+    d = perplexity(quantized, held_out) / perplexity(base, held_out) - 1
+    assert d < 0.015 and d < 0.0456, f"{100 * d:+.2f}%"
+
+
+def test_int8_delta_at_most_half_a_percent(ppl):  # measured: RTN +0.26%, GPTQ +0.05%
     assert abs(delta(ppl, "rtn8")) <= 0.005 and abs(delta(ppl, "gptq8")) <= 0.005
 
 

@@ -22,14 +22,16 @@ from quant import QuantConfig, quantize_  # noqa: E402
 from quant.evaluate import perplexity  # noqa: E402
 
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder")
-VARIANTS = {  # name -> (QuantConfig kwargs, calibration FIM rate)
-    "rtn int4 g128": (dict(method="rtn", bits=4), None),
-    "gptq int4 g128": (dict(method="gptq", bits=4), 0.5),
+VARIANTS = {  # name -> (QuantConfig kwargs, calibration FIM rate); lm_head quantized (int4) unless noted
+    "rtn int4 g128": (dict(method="rtn", bits=4, clip=False), None),
+    "rtn int4 g128 + clip search (RTN default)": (dict(method="rtn", bits=4), None),
+    "gptq int4 g128 (default: group-aware + clip search)": (dict(method="gptq", bits=4), 0.5),
     "gptq int4 g128, no FIM in calibration": (dict(method="gptq", bits=4), 0.0),
-    "gptq int4 g128 act-order": (dict(method="gptq", bits=4, act_order=True), 0.5),
-    "gptq int4 g128 act-order static groups": (dict(method="gptq", bits=4, act_order=True, static_groups=True), 0.5),
-    "rtn int4 g128, lm_head bf16": (dict(method="rtn", bits=4, lm_head=False), None),
+    "gptq int4 g128, columns in stored order, no clip search": (dict(method="gptq", bits=4, order="columns",
+                                                                      clip=False), 0.5),
+    "gptq int4 g128 act-order, no clip search": (dict(method="gptq", bits=4, act_order=True, clip=False), 0.5),
     "gptq int4 g128, lm_head bf16": (dict(method="gptq", bits=4, lm_head=False), 0.5),
+    "gptq int4 g128, lm_head int8": (dict(method="gptq", bits=4, lm_head_bits=8), 0.5),
     "rtn int8": (dict(method="rtn", bits=8, group_size=-1), None),
     "gptq int8": (dict(method="gptq", bits=8, group_size=-1), 0.5),
 }
@@ -66,20 +68,48 @@ def main():
         lines.append(f"| {r['variant']} | {r['code_ppl']:.3f} | {100 * (r['code_ppl'] / ref['code'] - 1):+.2f}% | "
                      f"{r['fim_ppl']:.3f} | {100 * (r['fim_ppl'] / ref['fim'] - 1):+.2f}% | {r['seconds']:.1f} |")
     if not args.skip_full_size:
-        secs = full_size_block_seconds(args)
-        rows.append(dict(variant="full-size block", seconds=secs))
-        lines += ["", f"GPTQ int4 g128 on one block of the full-size model ({args.n_samples} x {args.seq_len} "
-                      f"calibration tokens, {args.threads} CPU threads): {secs:.0f} s per block, so about "
-                      f"{24 * secs / 60:.0f} min for the 24 blocks."]
+        secs, head, rss, model_gb = full_size_block_seconds(args)
+        rows.append(dict(variant="full-size block", seconds=secs, lm_head_seconds=head, peak_rss_gb=rss))
+        full_gb = 2 * bf16_params(SantaCoderConfig()) / 1e9  # bf16 weights of the 1.1B model
+        lines += ["", f"GPTQ int4 g128 (defaults: group-aware + clip search, lm_head too) on one block of the full-size "
+                      f"model ({args.n_samples} x {args.seq_len} calibration tokens, {args.threads} CPU threads): "
+                      f"{secs:.0f} s per block and {head:.0f} s for the lm_head, so about "
+                      f"{(24 * secs + head) / 60:.0f} min for the whole model. Peak RSS of that run {rss:.2f} GB with "
+                      f"{model_gb:.2f} GB of weights: for the whole model about {full_gb + rss - model_gb:.1f} GB "
+                      f"({rss - model_gb:.1f} GB over its {full_gb:.1f} GB of bf16 weights)."]
     save_report(args.out, lines, rows)
 
 
-def full_size_block_seconds(args) -> float:
+def bf16_params(c) -> int:
+    C, kv, inner = c.n_embd, 2 * c.n_kv_head * (c.n_embd // c.n_head), c.n_inner or 4 * c.n_embd
+    block = C * (C + kv) + (C + kv) + C * C + C + 2 * C * inner + inner + C + 4 * C
+    return c.n_layer * block + (c.vocab_size + c.n_positions) * C + 2 * C
+
+
+def full_size_block_seconds(args):
+    """Seconds for one block and for the lm_head, peak RSS (GB) and the weights' GB of that one-block model."""
+    import resource
+
+    from quant import gptq
+
     model = SantaCoderForCausalLM.from_config(SantaCoderConfig(n_layer=1), dtype=torch.bfloat16)
+    model_gb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e9
     cal = torch.randint(0, 49152, (args.n_samples, args.seq_len), generator=torch.Generator().manual_seed(0))
+    head, inner = [0.0], gptq._gptq_linear
+
+    def timed(lin, H, config, dtype, name):
+        t = time.perf_counter()
+        out = inner(lin, H, config, dtype, name)
+        if name == "lm_head":
+            head[0] = time.perf_counter() - t
+        return out
+
+    gptq._gptq_linear = timed
     t = time.perf_counter()
-    quantize_(model, QuantConfig(method="gptq", bits=4, lm_head=False), calibration=cal)
-    return time.perf_counter() - t
+    quantize_(model, QuantConfig(method="gptq", bits=4), calibration=cal)
+    total = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB
+    return total - head[0], head[0], rss, model_gb
 
 
 if __name__ == "__main__":

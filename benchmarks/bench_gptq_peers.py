@@ -41,7 +41,8 @@ OURS = {  # row name -> QuantConfig kwargs (int4 g128 throughout)
     "ours act-order": dict(order="act-order", clip=False),
     "ours act-order + clip search": dict(order="act-order", clip=True),
     "ours per-layer choice (order auto)": dict(order="auto"),
-    "ours default + quantized lm_head": dict(lm_head=True),
+    "ours default + quantized lm_head (int4 g128)": dict(lm_head=True),
+    "ours default + quantized lm_head int8": dict(lm_head=True, lm_head_bits=8),
 }
 THEIRS = {  # row name -> GPTQModel QuantizeConfig kwargs
     "GPTQModel GPTQ (desc_act off, GAR off)": dict(desc_act=False, act_group_aware=False),

@@ -1,7 +1,9 @@
 """quantize.py end to end on the small trained model: identical bytes for the same inputs, the
 folder loads and generates (left to right and FIM), and every bad-input path."""
 
+import json
 import os
+import re
 import sys
 
 import pytest
@@ -66,8 +68,6 @@ def test_quantized_folder_generates_left_to_right_and_fim(two_runs, tiny_path, c
 def test_seed_fim_rate_and_eval(two_runs, tiny_path, tmp_path, monkeypatch, capsys):
     """--seed and --fim-rate choose the calibration blocks (here: other blocks, no FIM tokens, other codes);
     --eval prints the perplexity of the source and of the saved folder on held-out code."""
-    import re
-
     from quant.evaluate import perplexity
 
     seen = []
@@ -90,6 +90,23 @@ def test_seed_fim_rate_and_eval(two_runs, tiny_path, tmp_path, monkeypatch, caps
     assert after > before
 
 
+def test_auto_order_and_an_int8_lm_head_are_written_down(tiny_path, tmp_path, capsys):
+    out = str(tmp_path / "q")
+    capsys.readouterr()
+    assert quantize.main([tiny_path, "--out", out, "--order", "auto", "--lm-head-bits", "8", *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "gptq int4 group 128 auto + clip search +lm_head int8" in err
+    m = re.search(r"output error of the block Linears: median ([\d.e+-]+), worst ([\d.e+-]+) \(transformer\.h\.\d\."
+                  r"[a-z_.]+\); lm_head ([\d.e+-]+)", err)
+    assert m and 0 < float(m.group(1)) <= float(m.group(2)) < 0.2 and 0 < float(m.group(3)) < 0.01, err
+    q = json.load(open(os.path.join(out, "config.json")))["quantization_config"]
+    assert q["dynamic"] == {"+:^lm_head$": {"bits": 8, "group_size": -1}} and q["meta"]["order"] == "auto"
+    assert len(q["meta"]["choices"]) == 17 and "kept per Linear: " in err
+    loaded = SantaCoderForCausalLM.from_pretrained(out)
+    assert loaded.lm_head.bits == 8 and loaded.lm_head.group_size == -1
+    assert loaded.quant_config.choices == q["meta"]["choices"]
+
+
 def test_existing_destination_needs_force(two_runs, tiny_path, capsys):
     before = files(two_runs[1])
     with pytest.raises(SystemExit) as e:
@@ -109,6 +126,7 @@ def test_existing_destination_needs_force(two_runs, tiny_path, capsys):
     (["--device", "tpu9"], "--device 'tpu9' is not a device"),
     (["--fim-rate", "1.5"], "--fim-rate 1.5 must lie in [0, 1]"),
     (["--damp-percent", "0"], "damp_percent=0.0 must be > 0 (--damp-percent)"),
+    (["--act-order", "--order", "columns"], "act_order=True contradicts order='columns' (--act-order, --order)"),
 ] + ([(["--device", "cuda"], "--device cuda: CUDA is not available here")] if not torch.cuda.is_available() else []))
 def test_bad_flags(tiny_path, tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:

@@ -66,7 +66,8 @@ def test_gptqmodel_checkpoint_loads_in_ours(tiny_path, tmp_path, monkeypatch, sy
     assert_close(our_logits(str(tmp_path / "q"), torch_kernels=False)[0], theirs, 29)  # measured 31.5 / 31.8 dB
 
 
-@pytest.mark.parametrize("kw", [dict(bits=4, lm_head=True), dict(bits=4, lm_head=False), dict(bits=8, group_size=-1)])
+@pytest.mark.parametrize("kw", [dict(bits=4, lm_head=True), dict(bits=4, lm_head=False), dict(bits=8, group_size=-1),
+                                dict(bits=4, lm_head=True, lm_head_bits=8)])  # the last: a `dynamic` override
 def test_our_checkpoint_loads_in_gptqmodel(tiny_path, tmp_path, kw):
     ours = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16), QuantConfig(method="rtn", **kw))
     ours.save_pretrained(str(tmp_path / "q"))

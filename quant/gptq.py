@@ -2,12 +2,15 @@
 
 For a Linear with weight W [out, in] and inputs X, GPTQ quantizes the columns of W one by one and
 spreads each column's rounding error over the columns not yet quantized, weighted by the inverse
-of the Hessian H = 2 X^T X / n, which keeps ||W X - Q X|| small rather than ||W - Q||.
+of the Hessian H = 2 X^T X / n, which keeps ||W X - Q X|| small rather than ||W - Q||. Which column
+goes first is `order` (column_order); each group's range can be searched (clip, weighted by diag H).
 
 Model level (`gptq_quantize_model`): blocks are quantized in order, each calibrated on the outputs
 of the already-quantized blocks before it; inside a block the Linears go in execution order
 (c_attn -> attn.c_proj -> mlp.c_fc -> mlp.c_proj), each one's inputs recomputed after the previous
-one is quantized ("true sequential"). Only one block and its activations sit on `device` at a time.
+one is quantized ("true sequential"); a submodule whose Linears are all done is recorded once and
+replayed. Only one block and its activations sit on `device` at a time. With order="auto" each Linear
+keeps the (order, clip) candidate with the smallest output error.
 """
 
 from __future__ import annotations

@@ -67,9 +67,13 @@ def test_gptqmodel_checkpoint_loads_in_ours(tiny_path, tmp_path, monkeypatch, sy
 
 
 @pytest.mark.parametrize("kw", [dict(bits=4, lm_head=True), dict(bits=4, lm_head=False), dict(bits=8, group_size=-1),
-                                dict(bits=4, lm_head=True, lm_head_bits=8)])  # the last: a `dynamic` override
+                                dict(bits=4, lm_head=True, lm_head_bits=8),  # a `dynamic` override
+                                dict(method="gptq", bits=4, order="group-aware")])  # g_idx in column order
 def test_our_checkpoint_loads_in_gptqmodel(tiny_path, tmp_path, kw):
-    ours = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16), QuantConfig(method="rtn", **kw))
+    model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)
+    config = QuantConfig(**{"method": "rtn", **kw})
+    cal = cd.calibration_blocks(model.tokenizer, n_samples=8, seq_len=128) if config.method == "gptq" else None
+    ours = quantize_(model, config, calibration=cal)
     ours.save_pretrained(str(tmp_path / "q"))
     theirs = their_logits(str(tmp_path / "q"))
     assert_close(our_logits(str(tmp_path / "q"), torch_kernels=True)[0], theirs, 32)  # measured 37.6 (int4) / 34.9 dB (int8)

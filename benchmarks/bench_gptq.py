@@ -43,9 +43,13 @@ def main():
     p.add_argument("--seq-len", type=int, default=512)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-full-size", action="store_true")
+    p.add_argument("--full-size-only", action="store_true", help="print the full-size timing, write no report")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_quality"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.full_size_only:
+        print(full_size_block_seconds(args))
+        return
     base = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.bfloat16)
     tok = base.tokenizer
     code, fim = cd.eval_blocks(tok, "heldout", args.seq_len), cd.eval_blocks(tok, "heldout", args.seq_len, fim_rate=1.0)

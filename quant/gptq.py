@@ -97,16 +97,18 @@ def gptq_quantize_weight(W: torch.Tensor, H: torch.Tensor, bits: int = 4, group_
     `factor`: a (perm, U, damp) from hessian_factor for this H and order, to share it between calls.
     """
     order = order or ("act-order" if act_order else "columns")
-    W = W.detach().float().clone()
-    H = H.detach().float().clone()
+    W = W.detach().float()  # never written: Wt below is a copy
+    H = H.detach().float()
     out_f, in_f = W.shape
     groups = group_count(in_f, group_size)
     gs = in_f // groups
     maxq = 2**bits - 1
 
     dead = torch.diag(H) == 0  # columns never active: any value works, zero them
-    H[dead, dead] = 1
-    W[:, dead] = 0
+    if dead.any():
+        H, W = H.clone(), W.clone()
+        H[dead, dead] = 1
+        W[:, dead] = 0
     hdiag = torch.diag(H)
 
     def params(cols, imp):  # scale (fp16-rounded) and zero of each row of cols [out, n] with column weights imp [n]
@@ -121,13 +123,14 @@ def gptq_quantize_weight(W: torch.Tensor, H: torch.Tensor, bits: int = 4, group_
 
     perm, U, damp = factor if factor is not None else hessian_factor(H, group_size, order, damp_percent, name)
     Wt = (W if perm is None else W[:, perm]).t().contiguous()  # (in, out): one column of W per contiguous row
+    del W
     d = hdiag if perm is None else hdiag[perm]
-    orig = torch.arange(in_f, device=W.device) if perm is None else perm  # stored column of each step
+    orig = torch.arange(in_f, device=Wt.device) if perm is None else perm  # stored column of each step
 
-    Qt = torch.zeros(in_f, out_f, dtype=torch.uint8, device=W.device)
-    scales = torch.zeros(out_f, groups, device=W.device)
-    zeros = torch.zeros(out_f, groups, dtype=torch.int32, device=W.device)
-    col_group = torch.zeros(in_f, dtype=torch.int32, device=W.device)  # group of each (permuted) column
+    Qt = torch.zeros(in_f, out_f, dtype=torch.uint8, device=Wt.device)
+    scales = torch.zeros(out_f, groups, device=Wt.device)
+    zeros = torch.zeros(out_f, groups, dtype=torch.int32, device=Wt.device)
+    col_group = torch.zeros(in_f, dtype=torch.int32, device=Wt.device)  # group of each (permuted) column
     # with groups formed in stored order, a group's columns may be quantized in any order inside it
     stored_groups = order != "act-order"
     scale = zero = None
@@ -204,8 +207,12 @@ def _inverse_cholesky(H, damp_percent, name, max_tries: int = 6):
         Hd = H.flip(0, 1)  # J H J (a copy)
         Hd[idx, idx] += damp * mean_diag
         L, info = torch.linalg.cholesky_ex(Hd)
+        del Hd  # peak: H and three more n x n matrices (268 MB each for mlp.c_proj)
         if info == 0:
-            U = _lower_inverse(L).flip(0, 1)
+            Linv = _lower_inverse(L)
+            del L
+            U = Linv.flip(0, 1)
+            del Linv
             if bool(torch.isfinite(torch.diag(U)).all()):
                 if damp != damp_percent:
                     log.warning("%s: Hessian not positive definite with damp %.3g; used %.3g", name, damp_percent, damp)
@@ -312,10 +319,12 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
 
     Each pass over the batches runs the block up to the next Linear's input. A submodule whose Linears are
     all quantized gives the same outputs in every later pass, so they are recorded the first time it runs
-    and replayed after (the attention, then mlp.c_fc): every Linear and the attention run once or twice per
-    block instead of up to five times, with the same numbers.
+    and replayed after (attn.c_attn, then the whole attention): every Linear and the attention run once or
+    twice per block instead of up to five times, with the same numbers.
     """
-    parts = ["attn", "mlp", *names] if REPLAY else []  # what may be recorded (block-relative names)
+    # what may be recorded (block-relative names): the attention side only; mlp.c_fc's outputs (8192 wide,
+    # 1 GB for 128 x 512 tokens) are computed again instead, for 8% more time
+    parts = [m for m in ("attn", *names) if m == "attn" or m.startswith("attn.")] if REPLAY else []
     done, records = set(), {}
 
     def fixed(m):  # every quantized Linear inside m is done
@@ -370,6 +379,7 @@ def _gptq_linear(lin, H, config, dtype, name):
     from .linear import GPTQLinear, dense_weight
 
     W = dense_weight(lin).to(H.device).float()
+    step = max(1, W.shape[0] // ERROR_ROWS)  # errors from every step-th output row (scaled up)
     best, factor = None, (None, None)
     for order, clip in config.candidates():
         if factor[0] != order:  # the factorization depends on the order only: shared by clip on / off
@@ -378,11 +388,11 @@ def _gptq_linear(lin, H, config, dtype, name):
         q, scales, zeros, g_idx, _ = gptq_quantize_weight(
             W, H, config.bits, config.group_size, config.sym, static_groups=config.static_groups,
             damp_percent=config.damp_percent, name=name, order=order, clip=clip, factor=factor[1])
-        err = output_error(W, dequantize_groupwise(q, scales, zeros, g_idx), H, ERROR_ROWS)
+        err = step * output_error(W[::step], dequantize_groupwise(q[::step], scales[::step], zeros[::step], g_idx), H)
         if best is None or err < best[0]:
             best = (err, order + ("+clip" if clip else ""), q, scales, zeros, g_idx)
     err, choice, q, scales, zeros, g_idx = best
-    rel = err / max(output_error(W, torch.zeros_like(W), H, ERROR_ROWS), 1e-30)
+    rel = err / max(step * output_error(W[::step], torch.zeros_like(W[::step]), H), 1e-30)
     config.choices = {**(config.choices or {}), name: choice}
     log.info("%s: %s, relative output error %.3g", name, choice, rel)
     bias = None if lin.bias is None else lin.bias.detach().to(H.device)

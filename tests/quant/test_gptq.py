@@ -298,7 +298,7 @@ def test_block_by_block_on_another_device_gives_the_same_model(tiny_path):
 
 
 def test_replaying_finished_submodules_gives_the_same_model(tiny_path, monkeypatch):
-    """Outputs of the attention and of mlp.c_fc recorded once and replayed: the same numbers as running the
+    """Outputs of attn.c_attn and of the attention recorded once and replayed: the same numbers as running the
     block again for every Linear (bit for bit, MQA fixture and an MHA model)."""
     from modeling import SantaCoderConfig
 

@@ -1,6 +1,6 @@
 """Our GPTQ settings against GPTQModel's, side by side: the same calibration blocks, int4 group 128, lm_head
-not quantized (except where the row says so), and one evaluator for every folder (our fp32 loader,
-perplexity on the bundled held-out code), on the small trained fixture and on a larger trained model.
+not quantized (except where the row says so), and one evaluator for every folder (our fp32 loader with
+torch's kernels, so the weights alone are judged; perplexity on the bundled held-out code), on the small trained fixture and on a larger trained model.
 
     python benchmarks/bench_gptq_peers.py                         # -> benchmarks/results/gptq_peers.md
     python benchmarks/bench_gptq_peers.py --no-gptqmodel          # ours only
@@ -71,6 +71,15 @@ def gptqmodel(path, blocks, kw, tmp):
     return SantaCoderForCausalLM.from_pretrained(out, dtype=torch.float32), seconds
 
 
+def weights_only(model):
+    """Evaluate what the weights give: our AVX2 kernels round activations to int8 (as decode does), which costs an
+    int8 or int4 lm_head most of a point on the fixture; torch's kernels dequantize for long prompts instead."""
+    from modeling import ext
+
+    ext.kernels = lambda: None
+    return model
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=MODELS)
@@ -83,6 +92,7 @@ def main():
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_peers"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    weights_only(None)
     have_theirs = not args.no_gptqmodel and importlib.util.find_spec("gptqmodel") is not None
     models = [m for m in args.models if os.path.isdir(m)]
     for m in set(args.models) - set(models):
@@ -113,6 +123,7 @@ def main():
             print(r, file=sys.stderr)
     lines = [f"int4 group 128, GPTQ on the same {args.n_samples} x {args.seq_len}-token blocks of the bundled corpus "
              f"(FIM rate {args.fim_rate}), lm_head not quantized unless the row says so; perplexity of each folder "
+             f"(weights only: torch's kernels, which dequantize for long prompts) "
              f"with our fp32 loader on the bundled held-out code, delta against the fp32 model; torch "
              f"{torch.__version__}, {args.threads} threads.", ""]
     for name, (params, ref, tokens) in names.items():

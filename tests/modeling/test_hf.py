@@ -20,7 +20,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GPTBigCodeForCausa
 PROMPTS = ["def fibonacci(n):\n", "import os\nclass Config:", "x = [1, 2"]
 CONFIGS = {
     "fp": None,
-    "santacoder-int4": QuantConfig(method="rtn", bits=4),
+    # without the clip search: with it this folder's bf16 logits hold an exact tie within 16 greedy steps of
+    # batch(), and transformers' top_k=1 keeps tied tokens, so test_sampling_through_transformers needs none
+    "santacoder-int4": QuantConfig(method="rtn", bits=4, clip=False),
     "int4": QuantConfig(method="rtn", bits=4, lm_head=False),
     "int8": QuantConfig(method="rtn", bits=8),
     "bnb-nf4": QuantConfig(method="bnb", bits=4),

@@ -71,13 +71,12 @@ def gptqmodel(path, blocks, kw, tmp):
     return SantaCoderForCausalLM.from_pretrained(out, dtype=torch.float32), seconds
 
 
-def weights_only(model):
+def weights_only():
     """Evaluate what the weights give: our AVX2 kernels round activations to int8 (as decode does), which costs an
     int8 or int4 lm_head most of a point on the fixture; torch's kernels dequantize for long prompts instead."""
     from modeling import ext
 
     ext.kernels = lambda: None
-    return model
 
 
 def main():
@@ -92,7 +91,7 @@ def main():
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_peers"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    weights_only(None)
+    weights_only()
     have_theirs = not args.no_gptqmodel and importlib.util.find_spec("gptqmodel") is not None
     models = [m for m in args.models if os.path.isdir(m)]
     for m in set(args.models) - set(models):

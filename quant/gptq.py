@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from .config import ORDERS
 from .modules import set_module
 from .primitives import clip_quant_params, dequantize_groupwise, group_count, quant_params
 
@@ -57,9 +58,6 @@ class Hessian:
         return self._H
 
 
-ORDERS = ("columns", "group-aware", "act-order")
-
-
 def column_order(hdiag: torch.Tensor, group_size: int, order: str):
     """The order in which GPTQ quantizes the input columns (a permutation, None = as stored).
 
@@ -75,7 +73,7 @@ def column_order(hdiag: torch.Tensor, group_size: int, order: str):
     if order == "act-order":
         return torch.argsort(hdiag, descending=True)
     if order != "group-aware":
-        raise ValueError(f"order={order!r} is not one of {', '.join(ORDERS)}")
+        raise ValueError(f"order={order!r} is not one of {', '.join(ORDERS[1:])}")  # "auto" is the caller's
     n = hdiag.numel()
     d = hdiag.view(n // group_size, group_size)  # (groups, group_size)
     within = torch.argsort(d, dim=1, descending=True, stable=True)

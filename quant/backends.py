@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from modeling import ext
 from modeling.cpu import MAX_SCRATCH as DEQUANT_MAX_WEIGHTS  # larger layers keep the kernel (the lm_head)
+from modeling.cpu import huge_empty
 from modeling.cpu import native_bf16_gemm as cpu_bf16_gemm_fast
 from modeling.cpu import scratch as _scratch
 
@@ -112,7 +113,7 @@ class Avx2Int4(Backend):
     def __init__(self, c: Codes, dtype, layer):
         super().__init__()
         N, K = c.out_features, c.in_features
-        w4 = torch.empty(N, K // 2, dtype=torch.uint8)
+        w4 = huge_empty((N, K // 2), torch.uint8)
         for n0 in range(0, N, BUILD_CHUNK):
             q = c.kn(n0, n0 + BUILD_CHUNK).t().reshape(-1, K // 32, 2, 16)
             w4[n0:n0 + BUILD_CHUNK] = (q[:, :, 0] | (q[:, :, 1] << 4)).view(-1, K // 2)
@@ -207,7 +208,8 @@ class CpuInt8(Backend):
     def __init__(self, c: Codes, dtype, layer):
         super().__init__()
         N, K = c.out_features, c.in_features
-        w8 = torch.empty(N, K, dtype=torch.int8, device=c.scales.device)
+        w8 = huge_empty((N, K), torch.int8) if c.scales.device.type == "cpu" else \
+            torch.empty(N, K, dtype=torch.int8, device=c.scales.device)
         for n0 in range(0, N, BUILD_CHUNK):
             w8[n0:n0 + BUILD_CHUNK] = (c.kn(n0, n0 + BUILD_CHUNK).t() ^ 128).view(torch.int8)  # code - 128
         self.register_buffer("w8", w8, persistent=False)

@@ -39,3 +39,48 @@ def test_the_library_is_loaded_from_the_cache_and_can_be_turned_off(tmp_path):
     out = run()
     assert out.stdout.split() == ["True", "None"] and "compiling" not in out.stderr  # no second build
     assert run(SANTACODER_NO_EXT="1").stdout.split() == ["False", "None"]
+
+
+def smaps_entry(addr: int) -> dict:
+    """The /proc/self/smaps fields (kB) of the mapping holding `addr`."""
+    with open("/proc/self/smaps") as f:
+        blocks = f.read().split("\n")
+    found, fields = False, {}
+    for line in blocks:
+        head = line.split()[0] if line else ""
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            if found:
+                break
+            lo, hi = (int(v, 16) for v in head.split("-"))
+            found = lo <= addr < hi
+        elif found and line.endswith(" kB"):
+            key, value = line.split(":")
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+def test_huge_empty_gives_aligned_memory_that_outlives_its_mapping_object():
+    import gc
+
+    import torch
+
+    from modeling.cpu import HUGE_PAGE, HUGE_PAGES, huge_empty
+
+    small = huge_empty((3, 5), torch.float32)  # under 2 MB: a plain tensor
+    assert small.shape == (3, 5) and small.dtype == torch.float32
+    t = huge_empty((1024, 4096), torch.int8)
+    assert t.shape == (1024, 4096) and t.dtype == torch.int8 and t.is_contiguous()
+    t.copy_(torch.arange(4096, dtype=torch.int32).remainder(251).to(torch.int8).expand(1024, -1))
+    gc.collect()  # only the tensor refers to the mapping now
+    assert int(t[:, 7].sum()) == 7 * 1024 and int(t[1023, 250]) == -6
+    if not HUGE_PAGES:
+        pytest.skip("no MADV_HUGEPAGE on this OS")
+    assert t.data_ptr() % HUGE_PAGE == 0
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            thp = f.read()
+    except OSError:
+        thp = ""
+    if "[never]" in thp or not thp:
+        pytest.skip("transparent huge pages are off on this machine")
+    assert smaps_entry(t.data_ptr()).get("AnonHugePages", 0) >= 2048  # at least one 2 MB page backs it

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .config import TANH_GELUS, SantaCoderConfig
 from . import ext
-from .cpu import MAX_SCRATCH, native_bf16_gemm, scratch
+from .cpu import MAX_SCRATCH, linear_in_chunks, native_bf16_gemm
 
 # bf16 activations on a CPU without native bf16 GEMMs: from this many rows an fp32 copy of the weight and an fp32
 # GEMM win (8192 x 2048: 16 rows 1.09x, 32 rows 2.0x, 128 rows 3.6x; `python benchmarks/bench_linear.py --bf16-rows`)
@@ -70,9 +70,11 @@ class Linear(nn.Linear):
         if x.dtype == torch.bfloat16 and x.device.type == "cpu" and not native_bf16_gemm():  # bf16 emulated
             rows = x.numel() // x.shape[-1]
             if rows >= FP32_GEMM_MIN_ROWS and self.weight.numel() <= MAX_SCRATCH:
-                # a prompt: the weight copied into an fp32 scratch, one fp32 GEMM
-                w = scratch(self.weight.numel(), torch.float32).view(self.weight.shape).copy_(self.weight)
-                return F.linear(x.float(), w, None if self.bias is None else self.bias.float()).to(x.dtype)
+                # a prompt: the weight copied into an fp32 scratch in chunks of rows, fp32 GEMMs
+                y = linear_in_chunks(x.reshape(rows, -1).float(), self.weight.shape[0],
+                                     lambda n0, n1, w: w.copy_(self.weight[n0:n1]),
+                                     None if self.bias is None else self.bias.float())
+                return y.to(x.dtype).reshape(*x.shape[:-1], -1)
             if x.shape[-1] % 16 == 0 and ext.kernels() is not None:
                 # a few tokens (or a weight too large for the scratch: the lm_head): our bf16 kernel (modeling/csrc)
                 y = ext.kernels().bf16_mm(x.reshape(rows, -1), self.weight.detach())

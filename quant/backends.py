@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from modeling import ext
 from modeling.cpu import MAX_SCRATCH as DEQUANT_MAX_WEIGHTS  # larger layers keep the kernel (the lm_head)
-from modeling.cpu import huge_empty
+from modeling.cpu import huge_empty, linear_in_chunks
 from modeling.cpu import native_bf16_gemm as cpu_bf16_gemm_fast
 from modeling.cpu import scratch as _scratch
 
@@ -133,14 +133,16 @@ class Avx2Int4(Backend):
         return (DEQUANT_MIN_ROWS_FP32 if fp32_gemm else DEQUANT_MIN_ROWS)[self.name]
 
     def long_forward(self, x):
-        N, K = self.w4.shape[0], self.w4.shape[1] * 2
-        b = self.w4.view(N, K // 32, 1, 16)
-        w = _scratch(N * K, x.dtype).view(N, K // 32, 2, 16)
-        w[:, :, :1].copy_(b & 15)
-        w[:, :, 1:].copy_(b >> 4)
-        w = w.view(N, -1, self.group)
-        w.sub_(self.z[:, :, None].to(x.dtype)).mul_(self.s[:, :, None].to(x.dtype))
-        return F.linear(x, w.view(N, K))
+        K = self.w4.shape[1] * 2
+
+        def fill(n0, n1, w):
+            b, w = self.w4[n0:n1].view(n1 - n0, K // 32, 1, 16), w.view(n1 - n0, K // 32, 2, 16)
+            w[:, :, :1].copy_(b & 15)
+            w[:, :, 1:].copy_(b >> 4)
+            w = w.view(n1 - n0, -1, self.group)
+            w.sub_(self.z[n0:n1, :, None].to(x.dtype)).mul_(self.s[n0:n1, :, None].to(x.dtype))
+
+        return linear_in_chunks(x, self.w4.shape[0], fill)
 
 
 class CpuInt4(Backend):
@@ -225,9 +227,7 @@ class CpuInt8(Backend):
         return (DEQUANT_MIN_ROWS_FP32 if fp32_gemm else DEQUANT_MIN_ROWS)[self.name]
 
     def long_forward(self, x):
-        N, K = self.w8.shape
-        w = _scratch(N * K, x.dtype).view(N, K).copy_(self.w8)
-        return F.linear(x, w) * self.s8
+        return linear_in_chunks(x, self.w8.shape[0], lambda n0, n1, w: w.copy_(self.w8[n0:n1])) * self.s8
 
 
 class Avx2Int8(CpuInt8):

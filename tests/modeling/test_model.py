@@ -97,6 +97,7 @@ def test_packed_cpu_linears_match_plain_linears(tmp_path, dtype):
 def test_bf16_prompts_take_fp32_gemms_where_bf16_is_emulated(tmp_path, monkeypatch):
     """On a CPU without native bf16 GEMMs (forced here), a prompt of 16+ tokens runs each block Linear as an
     fp32 GEMM on an fp32 copy of the weight; one token stays in bf16. Logits stay as close to fp32."""
+    import modeling.cpu as cpu
     import modeling.model as mm
 
     monkeypatch.setattr(mm, "native_bf16_gemm", lambda: False)  # as on an AVX2 CPU (and no oneDNN packing)
@@ -104,8 +105,8 @@ def test_bf16_prompts_take_fp32_gemms_where_bf16_is_emulated(tmp_path, monkeypat
     m32 = SantaCoderForCausalLM.from_pretrained(path, dtype="fp32")
     m16 = SantaCoderForCausalLM.from_pretrained(path, dtype="bf16")
     copies = []
-    real = mm.scratch
-    monkeypatch.setattr(mm, "scratch", lambda n, dtype: copies.append(n) or real(n, dtype))
+    real = cpu.scratch
+    monkeypatch.setattr(cpu, "scratch", lambda n, dtype: copies.append(n) or real(n, dtype))
     x = torch.randint(0, 97, (1, 40), generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         ref, got = m32(x).logits, m16(x).logits

@@ -175,6 +175,28 @@ def test_long_prompt_dequantize_gemm_matches_kernel(bits, group_size, sym, fast_
     assert sqnr(short_path, long_path) > 40
 
 
+@pytest.mark.parametrize("bits,group_size", [(4, 128), (4, 32), (8, -1)])
+def test_long_prompt_weight_dequantized_in_chunks_of_rows(bits, group_size, monkeypatch, cpu_kernels):
+    """A long prompt's dequantized weight goes through the scratch buffer a chunk of output rows at a time (here
+    200 of 256 rows, then 56): the scratch never holds more than the chunk, and the product is the whole
+    weight's, up to the GEMM's summation order."""
+    import modeling.cpu as cpu
+
+    m = GPTQLinear.from_linear(gaussian_linear(), bits, group_size).prepare(torch.bfloat16)
+    if m.kernel == "cpu-int4":
+        pytest.skip("torch's int4 layout is dequantized whole (K, N) for a prompt, not in chunks")
+    x = torch.randn(64, 512, generator=torch.Generator().manual_seed(7))
+    whole = m.backend.long_forward(x)
+    sizes = []
+    real = cpu.scratch
+    monkeypatch.setattr(cpu, "scratch", lambda n, dtype: sizes.append(n) or real(n, dtype))
+    monkeypatch.setattr(cpu, "SCRATCH_CHUNK", 200 * 512)
+    chunked = m.backend.long_forward(x)
+    assert chunked.shape == whole.shape == (64, 256)
+    assert max(sizes) <= 200 * 512 and sum(sizes) == 256 * 512  # two chunks, together the whole weight once
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("bits,group_size,sym,kernel", [

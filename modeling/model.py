@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .config import TANH_GELUS, SantaCoderConfig
 from . import ext
-from .cpu import MAX_SCRATCH, linear_in_chunks, native_bf16_gemm
+from .cpu import MAX_SCRATCH, lazy_zeros, linear_in_chunks, native_bf16_gemm
 
 # bf16 activations on a CPU without native bf16 GEMMs: from this many rows an fp32 copy of the weight and an fp32
 # GEMM win (8192 x 2048: 16 rows 1.09x, 32 rows 2.0x, 128 rows 3.6x; `python benchmarks/bench_linear.py --bf16-rows`)
@@ -38,8 +38,12 @@ class KVCache:
 
     def __init__(self, config: SantaCoderConfig, batch_size: int, max_len: int, dtype, device):
         shape = (batch_size, config.n_kv_head, max_len, config.head_dim)
-        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
-        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
+        if torch.device(device).type == "cpu":  # one lazily zeroed block: only the positions written are resident
+            kv = lazy_zeros((2, config.n_layer) + shape, dtype)
+            self.k, self.v = list(kv[0].unbind()), list(kv[1].unbind())
+        else:
+            self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
+            self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
         self.max_len = max_len
         self.length = 0
 

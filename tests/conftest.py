@@ -34,6 +34,24 @@ def cpu_kernel(name: str) -> str:
     return {"cpu-int4": "avx2-int4", "cpu-int8": "avx2-int8"}.get(name, name) if modeling.ext.kernels() else name
 
 
+def smaps_entry(addr: int) -> dict:
+    """The /proc/self/smaps fields (kB) of the mapping holding `addr`."""
+    with open("/proc/self/smaps") as f:
+        blocks = f.read().split("\n")
+    found, fields = False, {}
+    for line in blocks:
+        head = line.split()[0] if line else ""
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            if found:
+                break
+            lo, hi = (int(v, 16) for v in head.split("-"))
+            found = lo <= addr < hi
+        elif found and line.endswith(" kB"):
+            key, value = line.split(":")
+            fields[key] = int(value.split()[0])
+    return fields
+
+
 def sqnr(ref, x) -> float:
     """Signal-to-quantization-noise ratio of x against ref, in dB (computed in fp32)."""
     ref, x = ref.float(), x.float()

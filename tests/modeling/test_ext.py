@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, smaps_entry
 from modeling import ext
 
 LOAD = "import logging, sys; sys.path.insert(0, {root!r}); logging.basicConfig(); from modeling import ext; " \
@@ -39,24 +39,6 @@ def test_the_library_is_loaded_from_the_cache_and_can_be_turned_off(tmp_path):
     out = run()
     assert out.stdout.split() == ["True", "None"] and "compiling" not in out.stderr  # no second build
     assert run(SANTACODER_NO_EXT="1").stdout.split() == ["False", "None"]
-
-
-def smaps_entry(addr: int) -> dict:
-    """The /proc/self/smaps fields (kB) of the mapping holding `addr`."""
-    with open("/proc/self/smaps") as f:
-        blocks = f.read().split("\n")
-    found, fields = False, {}
-    for line in blocks:
-        head = line.split()[0] if line else ""
-        if "-" in head and all(c in "0123456789abcdef-" for c in head):
-            if found:
-                break
-            lo, hi = (int(v, 16) for v in head.split("-"))
-            found = lo <= addr < hi
-        elif found and line.endswith(" kB"):
-            key, value = line.split(":")
-            fields[key] = int(value.split()[0])
-    return fields
 
 
 def test_huge_empty_gives_aligned_memory_that_outlives_its_mapping_object():

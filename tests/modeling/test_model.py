@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import reference_model, save_reference, sqnr
+from conftest import reference_model, save_reference, smaps_entry, sqnr
 from modeling import SantaCoderForCausalLM
 
 
@@ -61,6 +61,29 @@ def test_kv_cache_stores_one_head_for_mqa(tmp_path):
         b = model(x[:, 20:], cache=cache).logits
         full = model(x).logits
     assert torch.allclose(torch.cat([a, b], 1), full, atol=1e-5)
+
+
+def test_cpu_kv_cache_is_resident_only_where_written(tmp_path):
+    """A CPU KV cache sized for a long context reads as zeros and holds memory only for the positions written
+    (one anonymous mapping, pages faulted in as the cache fills); the logits are those of a torch.zeros cache."""
+    from modeling.model import KVCache
+
+    path = save_reference(reference_model(n_embd=128, n_positions=4096), tmp_path)
+    model = SantaCoderForCausalLM.from_pretrained(path, dtype="fp32")
+    cache = model.new_cache(1, 4096)  # 2 layers x (k, v) x 4096 positions x 32 x 4 bytes = 2 MiB
+    assert all(float(t.abs().sum()) == 0 for t in cache.k + cache.v)
+    before = smaps_entry(cache.k[0].data_ptr()).get("Rss", 0)
+    x = torch.randint(0, 97, (1, 40), generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        got = model(x, cache=cache).logits
+        plain = KVCache.__new__(KVCache)  # the same cache in torch.zeros memory
+        plain.k = [torch.zeros_like(t) for t in cache.k]
+        plain.v = [torch.zeros_like(t) for t in cache.v]
+        plain.max_len, plain.length = 4096, 0
+        ref = model(x, cache=plain).logits
+    after = smaps_entry(cache.k[0].data_ptr()).get("Rss", 0)
+    assert before <= 8 and 0 < after <= 32  # kB: 40 positions x 128 bytes in each of 4 tensors, not 2 MiB
+    assert torch.equal(got, ref)
 
 
 @pytest.mark.parametrize("dtype,bound", [(torch.bfloat16, 34), (torch.float16, 52)])  # measured 37.4 / 56.4 dB:

@@ -86,21 +86,25 @@ inline __m256 dot_block_signed(__m256i w, const int8_t* a) {
 }
 
 // MT activation rows against one output row, two blocks (64 columns) per step. Groups of 64 columns or more
-// (whole pairs): the pairs' products (scaled by each block's activation scale) are added, then scaled by the
-// group's s once. Groups of 32: each block's s is applied per pair instead. Every row of x takes the same
-// operations in the same order whatever MT is, so a row's result does not depend on how many rows come
-// with it (speculative verification gives exactly the logits of one-token decoding).
-template <int MT, bool G32>
+// (PPG whole pairs per group; PPG 0: known only at run time): the pairs' products (scaled by each block's
+// activation scale) are added, then scaled by the group's s once. Groups of 32 (G32): each block's s is applied
+// per pair instead. The group size is a template parameter for the usual 64 / 128 / 256: with a run-time pair
+// count the compiler kept a division and stack traffic in the loop, and the kernel ran at 0.7x the speed.
+// Every row of x takes the same operations in the same order whatever MT is, so a row's result does not
+// depend on how many rows come with it (speculative verification gives exactly the logits of one-token decoding).
+template <int MT, bool G32, int PPG>
 void q4_row(const uint8_t* wr, const uint16_t* s, const uint8_t* z, const QuantizedRows& q, int64_t m0, int64_t n,
             int64_t K, int64_t N, int64_t group, float* y) {
-  const int64_t np = K / 64, G = K / group, ppg = G32 ? 1 : group / 64;
+  const int64_t np = K / 64, G = K / group, ppg = G32 ? 1 : PPG ? PPG : group / 64, steps = np / ppg;
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   const int8_t* a = q.a.data() + m0 * K;
   const float* dv = q.dv.data() + m0 * np * 8;
   __m256 acc[MT], gsum[MT];
   for (int i = 0; i < MT; ++i) acc[i] = _mm256_setzero_ps();
-  for (int64_t g0 = 0; g0 < np; g0 += ppg) {  // one group (or, with G32, one pair: two groups)
-    for (int64_t p = g0; p < g0 + ppg; ++p) {
+  for (int64_t g = 0; g < steps; ++g) {  // one group (or, with G32, one pair: two groups)
+    const int64_t g0 = g * ppg;
+    for (int64_t j = 0; j < ppg; ++j) {
+      const int64_t p = g0 + j;
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + p * 32));
       const __m256i lo = _mm256_and_si256(raw, low), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
       for (int i = 0; i < MT; ++i) {
@@ -109,11 +113,11 @@ void q4_row(const uint8_t* wr, const uint16_t* s, const uint8_t* z, const Quanti
                                              _mm256_maddubs_epi16(hi, _mm256_loadu_si256(ap + 1)));
         const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)),
                                        _mm256_loadu_ps(dv + (i * np + p) * 8));
-        gsum[i] = p == g0 ? f : _mm256_add_ps(gsum[i], f);  // independent products, one add each
+        gsum[i] = j == 0 ? f : _mm256_add_ps(gsum[i], f);  // independent products, one add each
       }
     }
-    const __m256 sg = G32 ? _mm256_set_m128(_mm_set1_ps(_cvtsh_ss(s[2 * g0 + 1])), _mm_set1_ps(_cvtsh_ss(s[2 * g0])))
-                          : _mm256_set1_ps(_cvtsh_ss(s[g0 / ppg]));
+    const __m256 sg = G32 ? _mm256_set_m128(_mm_set1_ps(_cvtsh_ss(s[2 * g + 1])), _mm_set1_ps(_cvtsh_ss(s[2 * g])))
+                          : _mm256_set1_ps(_cvtsh_ss(s[g]));
     for (int i = 0; i < MT; ++i) acc[i] = _mm256_fmadd_ps(gsum[i], sg, acc[i]);
   }
   for (int i = 0; i < MT; ++i) {
@@ -131,15 +135,23 @@ void q4_row(const uint8_t* wr, const uint16_t* s, const uint8_t* z, const Quanti
   }
 }
 
+template <int MT, bool G32, int PPG>
+void q4_rows_of(const uint8_t* w, const uint16_t* s, const uint8_t* z, const QuantizedRows& q, int64_t m0, int64_t n0,
+                int64_t n1, int64_t K, int64_t N, int64_t group, float* y) {
+  const int64_t G = K / group;
+  for (int64_t n = n0; n < n1; ++n)
+    q4_row<MT, G32, PPG>(w + n * (K / 2), s + n * G, z + n * G, q, m0, n, K, N, group, y);
+}
+
 template <int MT>
 void q4_rows(const uint8_t* w, const uint16_t* s, const uint8_t* z, const QuantizedRows& q, int64_t m0, int64_t n0,
              int64_t n1, int64_t K, int64_t N, int64_t group, float* y) {
-  const int64_t G = K / group;
-  for (int64_t n = n0; n < n1; ++n) {
-    if (group == QK)
-      q4_row<MT, true>(w + n * (K / 2), s + n * G, z + n * G, q, m0, n, K, N, group, y);
-    else
-      q4_row<MT, false>(w + n * (K / 2), s + n * G, z + n * G, q, m0, n, K, N, group, y);
+  switch (group) {
+    case QK: return q4_rows_of<MT, true, 1>(w, s, z, q, m0, n0, n1, K, N, group, y);
+    case 64: return q4_rows_of<MT, false, 1>(w, s, z, q, m0, n0, n1, K, N, group, y);
+    case 128: return q4_rows_of<MT, false, 2>(w, s, z, q, m0, n0, n1, K, N, group, y);
+    case 256: return q4_rows_of<MT, false, 4>(w, s, z, q, m0, n0, n1, K, N, group, y);
+    default: return q4_rows_of<MT, false, 0>(w, s, z, q, m0, n0, n1, K, N, group, y);
   }
 }
 

@@ -90,6 +90,12 @@ class Backend(nn.Module):
         """x (M, K) in the kernel's column order -> (M, N) without the bias."""
         raise NotImplementedError
 
+    fused = False  # forward_biased() adds the bias and writes the activation dtype itself (our CPU kernels)
+
+    def forward_biased(self, x: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+        """x (M, K) -> (M, N) + bias (fp32), added in fp32 and returned in `dtype` (fp32 or bf16)."""
+        raise NotImplementedError
+
     def codes(self, n0: int, n1: int) -> torch.Tensor:
         """Codes int32 [n1 - n0, K] of output rows n0..n1 in the kernel's column order (readable backends)."""
         raise NotImplementedError
@@ -122,8 +128,13 @@ class Avx2Int4(Backend):
         self.register_buffer("z", c.zeros.to(torch.uint8).contiguous(), persistent=False)
         self.group = c.group_size
 
+    fused = True
+
     def forward(self, x):
         return ext.kernels().q4_mm(x.contiguous(), self.w4, self.s, self.z, self.group)
+
+    def forward_biased(self, x, bias, dtype):
+        return ext.kernels().q4_mm(x.contiguous(), self.w4, self.s, self.z, self.group, bias, dtype == torch.bfloat16)
 
     def codes(self, n0, n1):
         b = self.w4[n0:n1].view(n1 - n0, -1, 1, 16)
@@ -240,8 +251,13 @@ class Avx2Int8(CpuInt8):
         return device.type == "cpu" and dtype in (torch.bfloat16, torch.float32) and c.bits == 8 \
             and c.per_channel_sym and c.in_features % 32 == 0 and ext.kernels() is not None
 
+    fused = True
+
     def forward(self, x):
         return ext.kernels().q8_mm(x.contiguous(), self.w8, self.s8)
+
+    def forward_biased(self, x, bias, dtype):
+        return ext.kernels().q8_mm(x.contiguous(), self.w8, self.s8, bias, dtype == torch.bfloat16)
 
 
 class CudaInt4(Backend):

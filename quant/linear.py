@@ -138,6 +138,7 @@ class GPTQLinear(QuantLinear):
             self.qweight = pack_rows(whole, self.bits)  # whole is in the original column order
         self.backend, self.perm, self.act_dtype, self.prepared_on = backend, perm, dtype, dev
         self.bias_c = None if self.bias is None else self.bias.to(dtype)
+        self.bias_f = None if self.bias is None else self.bias.float()  # for kernels that add it (fused)
         # long prompts: one GEMM in the activation dtype, or in fp32 where this CPU has no fast bf16 GEMM
         self.gemm_dtype = torch.float32 if dev.type == "cpu" and not backends.cpu_bf16_gemm_fast() else dtype
         small = N * K <= backends.DEQUANT_MAX_WEIGHTS  # the lm_head's scratch would be 200 MB
@@ -188,6 +189,9 @@ class GPTQLinear(QuantLinear):
             x = x[:, self.perm]
         if x.shape[0] >= self.gemm_from_rows:  # many tokens: dequantize once, then one GEMM (faster than the kernel)
             y = self.backend.long_forward(x.to(self.gemm_dtype))
+        elif self.backend.fused and self.act_dtype in (torch.float32, torch.bfloat16):  # bias and dtype in the kernel
+            y = self.backend.forward_biased(x.to(self.act_dtype), self.bias_f, self.act_dtype)
+            return y.reshape(*shape[:-1], self.out_features)
         else:
             y = self.backend.forward(x.to(self.act_dtype))  # not __call__: no hook machinery per token
         y = y.to(self.act_dtype)

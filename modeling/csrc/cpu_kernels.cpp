@@ -8,7 +8,7 @@
 //   q8 int8 (N, K): code - 128 (symmetric per-channel int8).
 //   q4 scales: s fp16 (N, G) as stored in the GPTQ folder and zero points z uint8 (N, G); a weight is
 //      s * (q - z). int8: s fp32 (N), the codes already centred.
-// x (M, K) fp32 or bf16 -> y (M, N) fp32. Rows of x are processed up to 4 at a time against each weight
+// x (M, K) fp32 or bf16 -> y (M, N) fp32, or y + bias in fp32 or bf16. Rows of x are processed up to 4 at a time against each weight
 // block, so a few rows (speculative verification, short prompts) cost little more than one.
 //
 // int4 takes two blocks per step: the 32 bytes of blocks b and b + 1 give, masked, the codes 0-15 of both
@@ -230,7 +230,30 @@ void for_tiles(int64_t M, int64_t N, int64_t x_row_bytes, F rows) {
 
 }  // namespace
 
-torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t group) {
+// The kernels' fp32 products y (M, N) + bias (fp32, N; optional), kept in fp32 or rounded to bf16 (to nearest
+// even, as torch's .to(torch.bfloat16)): what the layer returns, without two more tensor ops per Linear.
+torch::Tensor finish(torch::Tensor y, const c10::optional<torch::Tensor>& bias, bool bf16_out) {
+  const int64_t M = y.size(0), N = y.size(1);
+  const float* b = nullptr;
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->scalar_type() == torch::kFloat && bias->numel() == N && bias->is_contiguous(), "bias: fp32 (N)");
+    b = bias->data_ptr<float>();
+  }
+  float* yp = y.data_ptr<float>();
+  if (!bf16_out) {
+    if (b)
+      for (int64_t i = 0; i < M * N; ++i) yp[i] += b[i % N];
+    return y;
+  }
+  auto out = torch::empty({M, N}, y.options().dtype(torch::kBFloat16));
+  at::BFloat16* op = out.data_ptr<at::BFloat16>();
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) op[m * N + n] = at::BFloat16(yp[m * N + n] + (b ? b[n] : 0.f));
+  return out;
+}
+
+torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t group,
+                    c10::optional<torch::Tensor> bias, bool bf16_out) {
   const int64_t N = w.size(0), K = w.size(1) * 2, M = x.size(0);
   check(x, w, K);
   TORCH_CHECK(s.scalar_type() == torch::kHalf && z.scalar_type() == torch::kByte && s.is_contiguous() && z.is_contiguous(),
@@ -247,10 +270,10 @@ torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Te
   for_tiles(M, N, K, [&](auto mt, int64_t m, int64_t a, int64_t b) {
     q4_rows<decltype(mt)::value>(wp, sp, zp, q, m, a, b, K, N, group, yp);
   });
-  return y;
+  return finish(y, bias, bf16_out);
 }
 
-torch::Tensor q8_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s) {
+torch::Tensor q8_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, c10::optional<torch::Tensor> bias, bool bf16_out) {
   const int64_t N = w.size(0), K = w.size(1), M = x.size(0);
   check(x, w, K);
   TORCH_CHECK(w.scalar_type() == torch::kChar && s.numel() == N && s.scalar_type() == torch::kFloat && s.is_contiguous(),
@@ -263,7 +286,7 @@ torch::Tensor q8_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s) {
   for_tiles(M, N, K, [&](auto mt, int64_t m, int64_t a, int64_t b) {
     q8_rows<decltype(mt)::value>(wp, sp, q, m, a, b, K, N, yp);
   });
-  return y;
+  return finish(y, bias, bf16_out);
 }
 
 torch::Tensor bf16_mm(torch::Tensor x, torch::Tensor w) {
@@ -282,7 +305,10 @@ torch::Tensor bf16_mm(torch::Tensor x, torch::Tensor w) {
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("q4_mm", &q4_mm, "int4 weights (block-32 layout) x int8-quantized activations");
-  m.def("q8_mm", &q8_mm, "int8 per-channel weights x int8-quantized activations");
+  m.def("q4_mm", &q4_mm, "int4 weights (block-32 layout) x int8-quantized activations (+ bias; fp32 or bf16 out)",
+        py::arg("x"), py::arg("w"), py::arg("s"), py::arg("z"), py::arg("group"), py::arg("bias") = py::none(),
+        py::arg("bf16_out") = false);
+  m.def("q8_mm", &q8_mm, "int8 per-channel weights x int8-quantized activations (+ bias; fp32 or bf16 out)",
+        py::arg("x"), py::arg("w"), py::arg("s"), py::arg("bias") = py::none(), py::arg("bf16_out") = false);
   m.def("bf16_mm", &bf16_mm, "bf16 weights x fp32 activations, for a few rows");
 }

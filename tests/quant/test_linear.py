@@ -335,3 +335,8 @@ def test_avx2_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_siz
         assert sqnr(int8_blocks(x[:rows]) @ w.t(), got) > 100
         assert torch.equal(got, alone[:rows])  # a row's result does not depend on the rows that come with it
     assert 40 < sqnr(x.float() @ w.t(), m.backend.forward(x)) < 55  # against x itself: int8 rounding (~45 dB)
+    # the layer: the kernel adds the bias in fp32 and rounds once to the activation dtype
+    assert m.backend.fused
+    for rows in (1, 4, 9):
+        y = m(x[:rows])
+        assert y.dtype == dtype and torch.equal(y, (m.backend.forward(x[:rows]) + m.bias.float()).to(dtype))

@@ -31,14 +31,17 @@ HUGE_PAGE = 2 << 20
 HUGE_PAGES = hasattr(mmap, "MADV_HUGEPAGE") and hasattr(mmap, "MAP_PRIVATE")
 
 
+def nbytes_of(shape, dtype) -> int:
+    return torch.Size(shape).numel() * torch.empty(0, dtype=dtype).element_size()
+
+
 def huge_empty(shape, dtype) -> torch.Tensor:
     """An uninitialised CPU tensor in transparent huge pages where the OS gives them (Linux), else torch.empty.
 
     For the weight layouts the decode kernels stream through once per token: with 2 MB pages the TLB covers
     them and the int4 decode step took 0.89x the time (median of 14 interleaved runs, full-size model, this
     2-core AVX2 host). The memory is an anonymous mapping held by the tensor, freed with it."""
-    numel = torch.Size(shape).numel()
-    nbytes = numel * torch.empty(0, dtype=dtype).element_size()
+    nbytes = nbytes_of(shape, dtype)
     if not HUGE_PAGES or nbytes < HUGE_PAGE:
         return torch.empty(shape, dtype=dtype)
     mm = mmap.mmap(-1, nbytes + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -52,8 +55,7 @@ def huge_empty(shape, dtype) -> torch.Tensor:
 def lazy_zeros(shape, dtype) -> torch.Tensor:
     """A CPU tensor of zeros in fresh anonymous memory (Linux, macOS), resident only where it is written: a KV
     cache sized for the whole context costs what its filled positions hold (torch.zeros writes every page)."""
-    numel = torch.Size(shape).numel()
-    nbytes = numel * torch.empty(0, dtype=dtype).element_size()
+    nbytes = nbytes_of(shape, dtype)
     if not hasattr(mmap, "MAP_PRIVATE") or nbytes < 1 << 20:
         return torch.zeros(shape, dtype=dtype)
     mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)

@@ -80,6 +80,7 @@ class Backend(nn.Module):
 
     name = ""
     readable = False  # the layout gives the codes back
+    fused = False  # forward_biased() adds the bias and writes the activation dtype itself (our CPU kernels)
     graph_safe = True  # its CUDA forward can be captured in a CUDA graph (modeling/decode.py)
 
     @classmethod
@@ -89,8 +90,6 @@ class Backend(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (M, K) in the kernel's column order -> (M, N) without the bias."""
         raise NotImplementedError
-
-    fused = False  # forward_biased() adds the bias and writes the activation dtype itself (our CPU kernels)
 
     def forward_biased(self, x: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
         """x (M, K) -> (M, N) + bias (fp32), added in fp32 and returned in `dtype` (fp32 or bf16)."""
@@ -109,7 +108,7 @@ class Avx2Int4(Backend):
     """Codes uint8 (N, K/2) in blocks of 32 columns: byte j of a block holds columns j (low nibble) and j + 16
     (high nibble); the stored fp16 scale s and the zero point z (uint8) per (row, group): a weight is s * (q - z)."""
 
-    name, readable = "avx2-int4", True
+    name, readable, fused = "avx2-int4", True, True
 
     @classmethod
     def fits(cls, c, device, dtype, uniform):
@@ -127,8 +126,6 @@ class Avx2Int4(Backend):
         self.register_buffer("s", c.scales.half().contiguous(), persistent=False)  # the folder's fp16 values, exactly
         self.register_buffer("z", c.zeros.to(torch.uint8).contiguous(), persistent=False)
         self.group = c.group_size
-
-    fused = True
 
     def forward(self, x):
         return ext.kernels().q4_mm(x.contiguous(), self.w4, self.s, self.z, self.group)
@@ -244,14 +241,12 @@ class CpuInt8(Backend):
 class Avx2Int8(CpuInt8):
     """cpu-int8's layout (codes - 128, int8) with fp32 scales, through our kernel."""
 
-    name, scale_dtype = "avx2-int8", torch.float32
+    name, scale_dtype, fused = "avx2-int8", torch.float32, True
 
     @classmethod
     def fits(cls, c, device, dtype, uniform):
         return device.type == "cpu" and dtype in (torch.bfloat16, torch.float32) and c.bits == 8 \
             and c.per_channel_sym and c.in_features % 32 == 0 and ext.kernels() is not None
-
-    fused = True
 
     def forward(self, x):
         return ext.kernels().q8_mm(x.contiguous(), self.w8, self.s8)

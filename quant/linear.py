@@ -189,7 +189,7 @@ class GPTQLinear(QuantLinear):
             x = x[:, self.perm]
         if x.shape[0] >= self.gemm_from_rows:  # many tokens: dequantize once, then one GEMM (faster than the kernel)
             y = self.backend.long_forward(x.to(self.gemm_dtype))
-        elif self.backend.fused and self.act_dtype in (torch.float32, torch.bfloat16):  # bias and dtype in the kernel
+        elif self.backend.fused:  # our CPU kernels (fp32 or bf16 activations) add the bias and write act_dtype
             y = self.backend.forward_biased(x.to(self.act_dtype), self.bias_f, self.act_dtype)
             return y.reshape(*shape[:-1], self.out_features)
         else:

@@ -8,8 +8,9 @@
 //   q8 int8 (N, K): code - 128 (symmetric per-channel int8).
 //   q4 scales: s fp16 (N, G) as stored in the GPTQ folder and zero points z uint8 (N, G); a weight is
 //      s * (q - z). int8: s fp32 (N), the codes already centred.
-// x (M, K) fp32 or bf16 -> y (M, N) fp32, or y + bias in fp32 or bf16. Rows of x are processed up to 4 at a time against each weight
-// block, so a few rows (speculative verification, short prompts) cost little more than one.
+// x (M, K) fp32 or bf16 -> y (M, N) fp32, or y + bias in fp32 or bf16. Rows of x are processed up to 4 at a
+// time against each weight block, so a few rows (speculative verification, short prompts) cost little more
+// than one.
 //
 // int4 takes two blocks per step: the 32 bytes of blocks b and b + 1 give, masked, the codes 0-15 of both
 // (one 128-bit lane each) and, shifted, their codes 16-31; the activations are stored in the same order, so

@@ -180,13 +180,12 @@ def hessian_factor(H, group_size: int, order: str, damp_percent: float = 0.01, n
     return perm, U, damp
 
 
-def output_error(W: torch.Tensor, Wq: torch.Tensor, H: torch.Tensor, max_rows: int | None = None) -> float:
+def output_error(W: torch.Tensor, Wq: torch.Tensor, H: torch.Tensor) -> float:
     """sum over rows of (w - wq) H (w - wq)^T: with H = 2 X^T X / n, twice the mean squared error of the
-    Linear's outputs over its n calibration rows, ||W X - Q X||^2 without the inputs. With max_rows, from
-    every k-th output row only (scaled up): an estimate at a fraction of the cost (2 * out * in^2 flops)."""
-    step = 1 if max_rows is None else max(1, W.shape[0] // max_rows)
-    D = (W[::step].float() - Wq[::step].float())
-    return float(((D @ H) * D).sum()) * step
+    Linear's outputs over its n calibration rows, ||W X - Q X||^2 without the inputs (2 * out * in^2 flops:
+    _gptq_linear passes every k-th output row only and scales the sum up)."""
+    D = (W.float() - Wq.float())
+    return float(((D @ H) * D).sum())
 
 
 def _inverse_cholesky(H, damp_percent, name, max_tries: int = 6):
@@ -386,7 +385,8 @@ def _gptq_linear(lin, H, config, dtype, name):
         q, scales, zeros, g_idx, _ = gptq_quantize_weight(
             W, H, config.bits, config.group_size, config.sym, static_groups=config.static_groups,
             damp_percent=config.damp_percent, name=name, order=order, clip=clip, factor=factor[1])
-        err = step * output_error(W[::step], dequantize_groupwise(q[::step], scales[::step], zeros[::step], g_idx), H)
+        Wq = dequantize_groupwise(q[::step], scales[::step], zeros[::step], g_idx)  # the sampled rows only
+        err = step * output_error(W[::step], Wq, H)
         if best is None or err < best[0]:
             best = (err, order + ("+clip" if clip else ""), q, scales, zeros, g_idx)
     err, choice, q, scales, zeros, g_idx = best

@@ -95,7 +95,8 @@ def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
                            order=order if order in ORDERS else "columns", clip=meta.get("clip", False),
                            static_groups=bool(d.get("static_groups", False)),
                            damp_percent=float(d.get("damp_percent", 0.01)), modules=flat,
-                           lm_head=bool(d.get("lm_head", False)), lm_head_bits=head.get("bits"), choices=choices if isinstance(choices, dict) else None)
+                           lm_head=bool(d.get("lm_head", False)), lm_head_bits=head.get("bits"),
+                           choices=choices if isinstance(choices, dict) else None)
     except KeyError as e:
         raise ValueError(f"{where}: quantization_config has no {e.args[0]!r}") from None
     except (ValueError, TypeError) as e:

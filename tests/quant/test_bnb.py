@@ -12,6 +12,7 @@ bnb = pytest.importorskip("bitsandbytes", reason="the bnb extra is not installed
 from conftest import sqnr  # noqa: E402
 from quant import QuantConfig, quantize_  # noqa: E402
 from quant.bnb import Bnb4bitLinear, Bnb8bitLinear  # noqa: E402
+from quant.linear import dense_weight  # noqa: E402
 
 
 def gaussian_linear(in_f=1024, out_f=256):
@@ -60,7 +61,7 @@ def test_quantize_bnb_swaps_block_linears(tmp_path, bits):
 
     model = SantaCoderForCausalLM.from_pretrained(save_reference(reference_model(), tmp_path), dtype="bf16")
     names = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
-    before = {(i, n): b.get_submodule(n).weight.detach().float().clone()
+    before = {(i, n): dense_weight(b.get_submodule(n)).float().clone()  # oneDNN-packed where bf16 is native
               for i, b in enumerate(model.transformer.h) for n in names}
     x = torch.randint(0, 97, (2, 24), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -62,8 +62,10 @@ def test_gptqmodel_checkpoint_loads_in_ours(tiny_path, tmp_path, monkeypatch, sy
     exact, ours = our_logits(str(tmp_path / "q"), torch_kernels=True)
     layers = [m for m in ours.modules() if isinstance(m, GPTQLinear)]
     assert len(layers) == 16 and any(m.perm is not None for m in layers) == desc_act  # act-order g_idx permuted at load
-    assert_close(exact, theirs, 34)  # measured 37.7 dB (sym) and 36.5 dB (asym, act-order)
-    assert_close(our_logits(str(tmp_path / "q"), torch_kernels=False)[0], theirs, 29)  # measured 31.5 / 31.8 dB
+    # measured 37.7 dB (sym) and 36.5 dB (asym, act-order) on an AVX2 host; 33.2 / 36.4 dB where bf16 is native
+    assert_close(exact, theirs, 31)
+    # ours: 31.5 / 31.8 dB (AVX2), 33.3 / 30.8 dB (native bf16)
+    assert_close(our_logits(str(tmp_path / "q"), torch_kernels=False)[0], theirs, 29)
 
 
 @pytest.mark.parametrize("kw", [dict(bits=4, lm_head=True), dict(bits=4, lm_head=False), dict(bits=8, group_size=-1),

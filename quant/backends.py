@@ -47,10 +47,11 @@ _warned: set = set()
 INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
 # From this many rows (tokens) on, dequantize + one GEMM beats the CPU kernels, which are compute-bound with
 # many rows. Measured with benchmarks/bench_linear.py --quant: torch's kernels on an AVX-512 host (native bf16
-# GEMMs) and on this AVX2 one (fp32 GEMMs); ours on the AVX2 host, where the kernel stays ahead up to 512 rows
-# (int4 120.7 against 124.5 ms, int8 110.3 against 131.7 ms at 512). Ours on a native-bf16 CPU is not
-# measured: twice torch's crossover, as ours is 2-3x faster than torch's on the AVX2 host.
-DEQUANT_MIN_ROWS = {"avx2-int4": 256, "avx2-int8": 64, "cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
+# GEMMs) and on an AVX2 one (fp32 GEMMs); ours on the AVX2 host (AMD Zen 3), where the kernel stays ahead up to
+# 512 rows (int4 120.7 against 124.5 ms, int8 110.3 against 131.7 ms at 512), and on a native-bf16 host (Intel,
+# AMX), where a bf16 GEMM after our int4 dequantization wins from about 32 rows (10.2 against 11.9 ms) and
+# after int8's from about 16 (7.5 against 8.2 ms).
+DEQUANT_MIN_ROWS = {"avx2-int4": 32, "avx2-int8": 16, "cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
 DEQUANT_MIN_ROWS_FP32 = {"avx2-int4": 1024, "avx2-int8": 1024, "cpu-int4": 128, "cpu-int8": 96}  # no fast bf16 GEMMs (AVX2)
 BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 
@@ -141,14 +142,8 @@ class Avx2Int4(Backend):
         return (DEQUANT_MIN_ROWS_FP32 if fp32_gemm else DEQUANT_MIN_ROWS)[self.name]
 
     def long_forward(self, x):
-        K = self.w4.shape[1] * 2
-
-        def fill(n0, n1, w):
-            b, w = self.w4[n0:n1].view(n1 - n0, K // 32, 1, 16), w.view(n1 - n0, K // 32, 2, 16)
-            w[:, :, :1].copy_(b & 15)
-            w[:, :, 1:].copy_(b >> 4)
-            w = w.view(n1 - n0, -1, self.group)
-            w.sub_(self.z[n0:n1, :, None].to(x.dtype)).mul_(self.s[n0:n1, :, None].to(x.dtype))
+        def fill(n0, n1, w):  # s * (q - z) rounded once to x's dtype
+            ext.kernels().q4_dequant(self.w4, self.s, self.z, self.group, n0, w)
 
         return linear_in_chunks(x, self.w4.shape[0], fill)
 

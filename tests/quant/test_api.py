@@ -29,13 +29,13 @@ def test_rtn_model_close_to_bf16_and_generates(tiny_path, prompt_ids, bits, grou
     assert sqnr(ref, got) > bound, f"int{bits}: logits SQNR {sqnr(ref, got):.1f} dB"
     # Greedy generation through the KV cache picks what a full forward of the same model would, or a token
     # within a near tie of it: decode (one row, int8 activations in our kernels) and the long-prompt path
-    # (dequantized GEMM) round differently
+    # (dequantized GEMM) round differently; near = within two bf16 steps of these logits' size (0.125 from 16 on)
     out = model.generate(prompt_ids, max_new_tokens=12, eos_token_id=[])
     with torch.no_grad():
         full = model(out[:, :-1]).logits[0, prompt_ids.shape[1] - 1:]  # (12, vocab)
     gen = out[0, prompt_ids.shape[1]:]
     gap = full.max(-1).values - full.gather(-1, gen[:, None])[:, 0]
-    assert (gap < 0.1).all() and (full.argmax(-1) == gen).float().mean() >= 0.9, gap
+    assert (gap <= 0.25).all() and (full.argmax(-1) == gen).float().mean() >= 0.9, gap
 
 
 def test_gptq_needs_calibration_and_group_size_is_checked_first(tiny_path):

@@ -319,7 +319,8 @@ def test_avx2_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_siz
     """Our kernels compute x' @ W.T exactly (to fp32 rounding), x' being x quantized to int8 per block of 32
     columns: every row count 1-9 (4-row tiles and the 1-3 row tails), any number of output rows, groups of
     32 / 64 / 128 / 256 / whole rows, bf16 and fp32 activations. Each row's result is bit for bit the one it
-    gets alone (prompt-lookup verification then sees the logits of one-token decoding)."""
+    gets alone (prompt-lookup verification then sees the logits of one-token decoding). The int4 weight, dequantized
+    for long prompts, is the reference's exactly."""
     import modeling.ext
 
     if modeling.ext.kernels() is None:
@@ -335,6 +336,11 @@ def test_avx2_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_siz
         assert sqnr(int8_blocks(x[:rows]) @ w.t(), got) > 100
         assert torch.equal(got, alone[:rows])  # a row's result does not depend on the rows that come with it
     assert 40 < sqnr(x.float() @ w.t(), m.backend.forward(x)) < 55  # against x itself: int8 rounding (~45 dB)
+    if bits == 4:  # long prompts: rows n0.. of the weight dequantized by the kernel into x's dtype, rounded once
+        n0 = out_f // 2
+        part = torch.empty(out_f - n0, in_f, dtype=dtype)
+        modeling.ext.kernels().q4_dequant(m.backend.w4, m.backend.s, m.backend.z, m.backend.group, n0, part)
+        assert torch.equal(part, w[n0:].float().to(dtype))
     # the layer: the kernel adds the bias in fp32 and rounds once to the activation dtype
     assert m.backend.fused
     for rows in (1, 4, 9):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from modeling import ext
+
 BITS = (4, 8)
 
 
@@ -64,11 +66,22 @@ def clip_quant_params(w: torch.Tensor, bits: int, sym: bool, importance: torch.T
 
     `importance` [n] weights the columns (GPTQ passes the Hessian diagonal, so the error counts as much as the
     input energy of its column); None weighs them equally. Scales are rounded to fp16 before they are
-    tried, as they are stored; ties keep the larger range.
+    tried, as they are stored; ties keep the larger range. On a CPU with our kernels the search runs in C++
+    (modeling/csrc: the same arithmetic but for the order of the error's sum; 10-60x faster), else in torch.
     """
-    maxq = 2**bits - 1
+    _check_bits(bits)
     w = w.float()
     imp = torch.ones(w.shape[-1], device=w.device) if importance is None else importance.float()
+    kernels = ext.kernels() if w.device.type == "cpu" and w.numel() else None
+    if kernels is None:
+        return clip_search_torch(w, bits, sym, imp, shrinks)
+    scale, zero = kernels.clip_search(w.reshape(-1, w.shape[-1]), imp, bits, sym, [float(p) for p in shrinks])
+    return scale.view(w.shape[:-1]), zero.view(w.shape[:-1])
+
+
+def clip_search_torch(w: torch.Tensor, bits: int, sym: bool, imp: torch.Tensor, shrinks=CLIP_SHRINKS):
+    """clip_quant_params in torch ops (any device): w [..., n] fp32, imp [n] fp32."""
+    maxq = 2**bits - 1
     best_scale = best_zero = best_err = None
     for p in shrinks:
         scale, zero = quant_params(w * p, bits, sym)

@@ -237,6 +237,56 @@ void for_tiles(int64_t M, int64_t N, int64_t x_row_bytes, F rows) {
   });
 }
 
+// ---- clip search (quant/primitives.py: clip_quant_params) ----
+// For each row of w (R, n): the scale and zero point, among the ranges of w * p for p in shrinks, with the smallest
+// sum_j imp_j (w_j - s (q_j - z))^2, the same arithmetic as the torch version op for op (fp32, scales rounded to fp16,
+// round half to even) except the error's sum, taken in 8 fp32 lanes, not in BLAS's order.
+void clip_rows(const float* w, const float* imp, int64_t n, int64_t maxq, bool sym, const std::vector<float>& shrinks,
+               float* best_s, int32_t* best_z) {
+  float amax = 0.f, wmin = INFINITY, wmax = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) {
+    amax = std::max(amax, std::fabs(w[j]));
+    wmin = std::min(wmin, w[j]);
+    wmax = std::max(wmax, w[j]);
+  }
+  float best = INFINITY;
+  for (size_t i = 0; i < shrinks.size(); ++i) {
+    const float p = shrinks[i];  // max / min of w * p: those of w times p (rounding is monotonic), p > 0
+    float scale, zero;
+    if (sym) {
+      scale = 2.f * (amax * p) / static_cast<float>(maxq);
+      zero = static_cast<float>((maxq + 1) / 2);
+    } else {
+      const float lo = std::min(wmin * p, 0.f), hi = std::max(wmax * p, 0.f);
+      scale = (hi - lo) / static_cast<float>(maxq);
+      zero = std::min(std::max(std::nearbyint(-lo / std::max(scale, 1e-12f)), 1.f), static_cast<float>(maxq));
+    }
+    if (!(scale > 0.f)) scale = 1.f;
+    scale = static_cast<float>(c10::Half(scale));
+    const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps(zero), vmax = _mm256_set1_ps(static_cast<float>(maxq));
+    __m256 acc = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+      const __m256 x = _mm256_loadu_ps(w + j);
+      __m256 q = _mm256_add_ps(_mm256_round_ps(_mm256_div_ps(x, vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+      q = _mm256_min_ps(_mm256_max_ps(q, _mm256_setzero_ps()), vmax);
+      const __m256 e = _mm256_sub_ps(x, _mm256_mul_ps(vs, _mm256_sub_ps(q, vz)));
+      acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(e, e), _mm256_loadu_ps(imp + j)));
+    }
+    float err = hsum(acc);
+    for (; j < n; ++j) {
+      const float q = std::min(std::max(std::nearbyint(w[j] / scale) + zero, 0.f), static_cast<float>(maxq));
+      const float e = w[j] - scale * (q - zero);
+      err += e * e * imp[j];
+    }
+    if (i == 0 || err < best) {  // ties keep the larger range
+      best = err;
+      *best_s = scale;
+      *best_z = static_cast<int32_t>(zero);
+    }
+  }
+}
+
 }  // namespace
 
 // The kernels' fp32 products y (M, N) + bias (fp32, N; optional), kept in fp32 or rounded to bf16 (to nearest
@@ -259,6 +309,28 @@ torch::Tensor finish(torch::Tensor y, const c10::optional<torch::Tensor>& bias, 
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) op[m * N + n] = at::BFloat16(yp[m * N + n] + (b ? b[n] : 0.f));
   return out;
+}
+
+// clip_rows for every row of w (R, n) fp32 with column weights imp (n): (scales fp32 (R), zero points int32 (R))
+std::vector<torch::Tensor> clip_search(torch::Tensor w, torch::Tensor imp, int64_t bits, bool sym,
+                                       std::vector<double> shrinks) {
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == torch::kFloat && w.device().is_cpu(), "clip_search: w (R, n) fp32 CPU");
+  TORCH_CHECK(imp.dim() == 1 && imp.numel() == w.size(1) && imp.scalar_type() == torch::kFloat, "clip_search: imp (n) fp32");
+  TORCH_CHECK(bits >= 2 && bits <= 8 && !shrinks.empty(), "clip_search: 2 <= bits <= 8, a shrink or more");
+  w = w.contiguous();
+  imp = imp.contiguous();
+  const int64_t R = w.size(0), n = w.size(1);
+  auto scale = torch::empty({R}, w.options());
+  auto zero = torch::empty({R}, w.options().dtype(torch::kInt));
+  const std::vector<float> p(shrinks.begin(), shrinks.end());
+  const float* wp = w.data_ptr<float>();
+  const float* ip = imp.data_ptr<float>();
+  float* sp = scale.data_ptr<float>();
+  int32_t* zp = zero.data_ptr<int32_t>();
+  at::parallel_for(0, R, 64, [&](int64_t a, int64_t b) {
+    for (int64_t r = a; r < b; ++r) clip_rows(wp + r * n, ip, n, (int64_t(1) << bits) - 1, sym, p, sp + r, zp + r);
+  });
+  return {scale, zero};
 }
 
 torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t group,
@@ -376,5 +448,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("q8_mm", &q8_mm, "int8 per-channel weights x int8-quantized activations (+ bias; fp32 or bf16 out)",
         py::arg("x"), py::arg("w"), py::arg("s"), py::arg("bias") = py::none(), py::arg("bf16_out") = false);
   m.def("bf16_mm", &bf16_mm, "bf16 weights x fp32 activations, for a few rows");
+  m.def("clip_search", &clip_search, "per row, the clipped range with the smallest weighted quantization error");
   m.def("q4_dequant", &q4_dequant, "rows n0 .. n0 + len(out) of an int4 weight into out (fp32 or bf16)");
 }

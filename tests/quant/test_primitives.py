@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import sqnr
-from quant.primitives import (clip_quant_params, default_g_idx, dequantize_groupwise, pack_gptq, pack_rows,
+from quant.primitives import (clip_quant_params, clip_search_torch, default_g_idx, dequantize_groupwise, pack_gptq, pack_rows,
                               quant_params, quantize_groupwise, quantize_int8_per_channel, unpack_gptq, unpack_rows)
 
 
@@ -106,3 +106,30 @@ def test_clip_search_never_increases_the_weighted_error_of_a_group(sym):
     assert (searched < full).float().mean() > 0.8 and searched.sum() < 0.9 * full.sum()
     unweighted, _ = clip_quant_params(w, 4, sym)  # equal weights: another range for some groups
     assert not torch.equal(unweighted, scale)
+
+
+@pytest.mark.parametrize("bits,sym", [(4, True), (4, False), (8, True), (8, False)])
+def test_clip_search_in_cpp_chooses_what_the_torch_search_chooses(bits, sym):
+    """The C++ search (modeling/csrc) against the torch one, groups of 128 and whole 2048-wide rows, heavy-tailed
+    weights, an all-zero row: the same scale and zero point for every row but near-ties (only the order of the
+    error's sum differs), and then an error within 1e-5 of the torch choice's."""
+    from modeling import ext
+
+    if ext.kernels() is None:
+        pytest.skip("our CPU kernels are not available here")
+    torch.manual_seed(1)
+    for rows, n in [(2048, 128), (64, 2048)]:
+        w = torch.distributions.StudentT(3.0).sample((rows, n)) * 0.02
+        w[0] = 0
+        imp = torch.rand(n) ** 2 * 10
+        scale, zero = clip_quant_params(w, bits, sym, imp)
+        ref_scale, ref_zero = clip_search_torch(w, bits, sym, imp)
+        assert scale.dtype == ref_scale.dtype and zero.dtype == ref_zero.dtype == torch.int32
+        same = (scale == ref_scale) & (zero == ref_zero)
+        assert same.float().mean() >= 0.999
+
+        def err(s, z):
+            q = torch.clamp(torch.round(w / s[:, None]) + z[:, None], 0, 2**bits - 1)
+            return ((w - s[:, None] * (q - z[:, None])) ** 2) @ imp
+
+        assert (err(scale, zero) <= err(ref_scale, ref_zero) * (1 + 1e-5) + 1e-12).all()

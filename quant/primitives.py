@@ -67,7 +67,8 @@ def clip_quant_params(w: torch.Tensor, bits: int, sym: bool, importance: torch.T
     `importance` [n] weights the columns (GPTQ passes the Hessian diagonal, so the error counts as much as the
     input energy of its column); None weighs them equally. Scales are rounded to fp16 before they are
     tried, as they are stored; ties keep the larger range. On a CPU with our kernels the search runs in C++
-    (modeling/csrc: the same arithmetic but for the order of the error's sum; 10-60x faster), else in torch.
+    (modeling/csrc: the same arithmetic but for the order of the error's sum; 4096 groups of 128 in 4 ms against
+    49 ms, 2048 rows of 8192 in 0.12 s against 6.7 s, 2 threads), else in torch.
     """
     _check_bits(bits)
     w = w.float()

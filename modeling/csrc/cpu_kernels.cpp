@@ -315,8 +315,10 @@ torch::Tensor finish(torch::Tensor y, const c10::optional<torch::Tensor>& bias, 
 std::vector<torch::Tensor> clip_search(torch::Tensor w, torch::Tensor imp, int64_t bits, bool sym,
                                        std::vector<double> shrinks) {
   TORCH_CHECK(w.dim() == 2 && w.scalar_type() == torch::kFloat && w.device().is_cpu(), "clip_search: w (R, n) fp32 CPU");
-  TORCH_CHECK(imp.dim() == 1 && imp.numel() == w.size(1) && imp.scalar_type() == torch::kFloat, "clip_search: imp (n) fp32");
+  TORCH_CHECK(imp.dim() == 1 && imp.numel() == w.size(1) && imp.scalar_type() == torch::kFloat && imp.device().is_cpu(),
+              "clip_search: imp (n) fp32 CPU");
   TORCH_CHECK(bits >= 2 && bits <= 8 && !shrinks.empty(), "clip_search: 2 <= bits <= 8, a shrink or more");
+  for (double p : shrinks) TORCH_CHECK(p > 0, "clip_search: shrinks > 0");
   w = w.contiguous();
   imp = imp.contiguous();
   const int64_t R = w.size(0), n = w.size(1);

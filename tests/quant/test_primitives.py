@@ -110,19 +110,19 @@ def test_clip_search_never_increases_the_weighted_error_of_a_group(sym):
 
 @pytest.mark.parametrize("bits,sym", [(4, True), (4, False), (8, True), (8, False)])
 def test_clip_search_in_cpp_chooses_what_the_torch_search_chooses(bits, sym):
-    """The C++ search (modeling/csrc) against the torch one, groups of 128 and whole 2048-wide rows, heavy-tailed
-    weights, an all-zero row: the same scale and zero point for every row but near-ties (only the order of the
+    """The C++ search (modeling/csrc) against the torch one, groups of 128 and whole 2048-wide rows, a width that
+    is no multiple of 8 (the scalar tail), no column weights, heavy-tailed weights, an all-zero row: the same scale and zero point for every row but near-ties (only the order of the
     error's sum differs), and then an error within 1e-5 of the torch choice's."""
     from modeling import ext
 
     if ext.kernels() is None:
         pytest.skip("our CPU kernels are not available here")
     torch.manual_seed(1)
-    for rows, n in [(2048, 128), (64, 2048)]:
+    for rows, n, weighted in [(2048, 128, True), (64, 2048, True), (512, 100, True), (512, 128, False)]:
         w = torch.distributions.StudentT(3.0).sample((rows, n)) * 0.02
         w[0] = 0
-        imp = torch.rand(n) ** 2 * 10
-        scale, zero = clip_quant_params(w, bits, sym, imp)
+        imp = torch.rand(n) ** 2 * 10 if weighted else torch.ones(n)
+        scale, zero = clip_quant_params(w, bits, sym, imp if weighted else None)
         ref_scale, ref_zero = clip_search_torch(w, bits, sym, imp)
         assert scale.dtype == ref_scale.dtype and zero.dtype == ref_zero.dtype == torch.int32
         same = (scale == ref_scale) & (zero == ref_zero)

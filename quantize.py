@@ -164,8 +164,11 @@ def run(args) -> int:
         return 2
     out_bytes = folder_weight_bytes(args.out)
     c = args.config
-    setting = f" {c.order}{' + clip search' if c.clip or c.order == 'auto' else ''}" if c.method == "gptq" else \
-        (" clip search" if c.clip and c.method == "rtn" else "")
+    if c.method == "gptq":
+        setting = " auto (order and clip search chosen per layer)" if c.order == "auto" else \
+            f" {c.order}{' + clip search' if c.clip else ''}"
+    else:
+        setting = " clip search" if c.clip else ""
     what = f"{c.method} int{c.bits} group {c.group_size}{setting}{' asym' if not c.sym else ''}" \
            f"{(' +lm_head' + (f' int{c.lm_head_bits}' if c.lm_head_bits != c.bits else '')) if c.lm_head else ''}"
     print(f"{what}: {args.out}\n"

@@ -168,7 +168,7 @@ def run(args) -> int:
         setting = " auto (order and clip search chosen per layer)" if c.order == "auto" else \
             f" {c.order}{' + clip search' if c.clip else ''}"
     else:
-        setting = " clip search" if c.clip else ""
+        setting = " clip search" if c.clip and c.method == "rtn" else ""
     what = f"{c.method} int{c.bits} group {c.group_size}{setting}{' asym' if not c.sym else ''}" \
            f"{(' +lm_head' + (f' int{c.lm_head_bits}' if c.lm_head_bits != c.bits else '')) if c.lm_head else ''}"
     print(f"{what}: {args.out}\n"

@@ -83,6 +83,7 @@ def linear_in_chunks(x: torch.Tensor, n_out: int, fill, bias: torch.Tensor | Non
     long prompt leaves 8 MiB of dequantized weight (not 64 MiB for mlp.c_proj) for the life of the process."""
     K = x.shape[-1]
     step = max(1, SCRATCH_CHUNK // K)
+    step -= step % 16 if step >= 16 else 0  # whole blocks of 16 rows (the avx512-int4 layout)
     if step >= n_out:
         w = scratch(n_out * K, x.dtype).view(n_out, K)
         fill(0, n_out, w)

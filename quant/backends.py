@@ -10,6 +10,8 @@ back (`readable`, `codes`), which lets GPTQLinear drop qweight instead of keepin
     avx2-int4   our C++ kernel (modeling/csrc, built on first use): activations quantized to int8 per block of 32,
                 integer dot products; in_features a multiple of 64, groups of 32 or multiples of 64 (or whole
                 rows), any zero points
+    avx512-int4 the same products for CPUs with AVX-512 VNNI (VPDPBUSD), and AMX tiles from 8 rows on where the CPU
+                has them; its own layout (n-blocks of 16 rows); groups of a multiple of 32, out_features a multiple of 16
     avx2-int8   the same for symmetric per-channel int8
     cpu-int4    torch._weight_int4pack_mm_for_cpu, bf16 activations, groups of 32-256 (or whole rows)
     cpu-int8    torch._weight_int8pack_mm, bf16 activations, symmetric per-channel int8
@@ -51,8 +53,8 @@ INT4_GROUPS = (32, 64, 128, 256)  # group sizes torch's int4 kernels take
 # 512 rows (int4 120.7 against 124.5 ms, int8 110.3 against 131.7 ms at 512), and on a native-bf16 host (Intel,
 # AMX), where a bf16 GEMM after our int4 dequantization wins from about 32 rows (10.2 against 11.9 ms) and
 # after int8's from about 16 (7.5 against 8.2 ms).
-DEQUANT_MIN_ROWS = {"avx2-int4": 32, "avx2-int8": 16, "cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
-DEQUANT_MIN_ROWS_FP32 = {"avx2-int4": 1024, "avx2-int8": 1024, "cpu-int4": 128, "cpu-int8": 96}  # no fast bf16 GEMMs (AVX2)
+DEQUANT_MIN_ROWS = {"avx512-int4": 32, "avx2-int4": 32, "avx2-int8": 16, "cpu-int4": 128, "cpu-int8": 32, "cuda-int8": 16}  # cuda-int8: not measured (no GPU yet)
+DEQUANT_MIN_ROWS_FP32 = {"avx512-int4": 1024, "avx2-int4": 1024, "avx2-int8": 1024, "cpu-int4": 128, "cpu-int8": 96}  # no fast bf16 GEMMs (AVX2)
 BUILD_CHUNK = 2048  # output columns converted at a time when a kernel layout is built (bounds the temporaries)
 
 
@@ -144,6 +146,58 @@ class Avx2Int4(Backend):
     def long_forward(self, x):
         def fill(n0, n1, w):  # s * (q - z) rounded once to x's dtype
             ext.kernels().q4_dequant(self.w4, self.s, self.z, self.group, n0, w)
+
+        return linear_in_chunks(x, self.w4.shape[0], fill)
+
+
+class Avx512Int4(Backend):
+    """For CPUs with AVX-512 VNNI, AMX tiles where they exist (modeling/csrc: q4n_mm). Codes uint8 (N, K/2) in
+    n-blocks of 16 rows: per block of 32 columns, byte r * 64 + n * 4 + j holds row n's columns 4 r + j (low nibble)
+    and 16 + 4 r + j (high nibble); fp16 scales and uint8 zero points (N / 16, groups, 16). The same products as
+    avx2-int4 (activations int8 per block of 32, exact integer dot products) with the float sums in another order."""
+
+    name, readable, fused = "avx512-int4", True, True
+
+    @classmethod
+    def fits(cls, c, device, dtype, uniform):
+        return device.type == "cpu" and dtype in (torch.bfloat16, torch.float32) and c.bits == 4 and uniform \
+            and c.out_features % 16 == 0 and c.in_features % 32 == 0 and c.group_size % 32 == 0 \
+            and ext.kernels() is not None and ext.kernels().avx512_vnni()
+
+    def __init__(self, c: Codes, dtype, layer):
+        super().__init__()
+        N, K, G = c.out_features, c.in_features, c.scales.shape[1]
+        w4 = huge_empty((N, K // 2), torch.uint8)
+        for n0 in range(0, N, BUILD_CHUNK):  # BUILD_CHUNK: a multiple of 16
+            q = c.kn(n0, n0 + BUILD_CHUNK).t()
+            q = q.reshape(-1, 16, K // 32, 2, 4, 4).permute(0, 2, 3, 4, 1, 5)  # n-block, block, half, r, n, j
+            w4[n0:n0 + BUILD_CHUNK] = (q[:, :, 0] | (q[:, :, 1] << 4)).reshape(-1, K // 2)
+        self.register_buffer("w4", w4, persistent=False)
+        by_block = lambda t: t.reshape(N // 16, 16, G).transpose(1, 2).contiguous()  # noqa: E731
+        self.register_buffer("s", by_block(c.scales.half()), persistent=False)  # the folder's fp16 values, exactly
+        self.register_buffer("z", by_block(c.zeros.to(torch.uint8)), persistent=False)
+        self.group = c.group_size
+
+    def forward(self, x):
+        return ext.kernels().q4n_mm(x.contiguous(), self.w4, self.s, self.z, self.group)
+
+    def forward_biased(self, x, bias, dtype):
+        return ext.kernels().q4n_mm(x.contiguous(), self.w4, self.s, self.z, self.group, bias, dtype == torch.bfloat16)
+
+    def codes(self, n0, n1):
+        b0, b1 = n0 // 16, -(-n1 // 16)
+        K = self.w4.shape[1] * 2
+        w = self.w4[b0 * 16:b1 * 16].view(b1 - b0, K // 32, 1, 4, 16, 4)
+        q = torch.cat([w & 15, w >> 4], dim=2)  # n-block, block, half, r, n, j
+        q = q.permute(0, 4, 1, 2, 3, 5).reshape((b1 - b0) * 16, K)
+        return q[n0 - b0 * 16:n1 - b0 * 16].to(torch.int32)
+
+    def long_rows(self, fp32_gemm):
+        return (DEQUANT_MIN_ROWS_FP32 if fp32_gemm else DEQUANT_MIN_ROWS)[self.name]
+
+    def long_forward(self, x):
+        def fill(n0, n1, w):  # s * (q - z) rounded once to x's dtype
+            ext.kernels().q4n_dequant(self.w4, self.s, self.z, self.group, n0, w)
 
         return linear_in_chunks(x, self.w4.shape[0], fill)
 
@@ -320,7 +374,7 @@ class Dequantize(Backend):
         return F.linear(x, w if m.perm is None else w[:, m.perm])
 
 
-BACKENDS = (Avx2Int4, Avx2Int8, CpuInt4, CpuInt8, CudaInt4, CudaInt8, Dequantize)
+BACKENDS = (Avx512Int4, Avx2Int4, Avx2Int8, CpuInt4, CpuInt8, CudaInt4, CudaInt8, Dequantize)
 
 
 def select_backend(c: Codes, device: torch.device, dtype: torch.dtype, uniform: bool) -> type[Backend]:

@@ -27,11 +27,16 @@ def cpu_kernels(request, monkeypatch):
     return cpu_kernel
 
 
-def cpu_kernel(name: str) -> str:
-    """The kernel a CPU layer gets by default where torch's would be `name`: ours where they are built."""
+def cpu_kernel(name: str, out_features: int = 16) -> str:
+    """The kernel a CPU layer gets by default where torch's would be `name`: ours where they are built (int4 with
+    AVX-512 VNNI: avx512-int4 where out_features is a multiple of 16)."""
     import modeling.ext
 
-    return {"cpu-int4": "avx2-int4", "cpu-int8": "avx2-int8"}.get(name, name) if modeling.ext.kernels() else name
+    k = modeling.ext.kernels()
+    if k is None:
+        return name
+    wide = k.avx512_vnni() and out_features % 16 == 0
+    return {"cpu-int4": "avx512-int4" if wide else "avx2-int4", "cpu-int8": "avx2-int8"}.get(name, name)
 
 
 def smaps_entry(addr: int) -> dict:

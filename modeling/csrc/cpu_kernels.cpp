@@ -18,7 +18,10 @@
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -237,6 +240,223 @@ void for_tiles(int64_t M, int64_t N, int64_t x_row_bytes, F rows) {
   });
 }
 
+// ---- int4 for CPUs with AVX-512 VNNI (Intel since Ice Lake, AMD since Zen 4), and AMX tiles where they exist ----
+// Layout (quant/backends.py Avx512Int4), per n-block of 16 output rows and block b of 32 columns, 256 bytes: byte
+// r * 64 + n * 4 + j holds the code of row n, column 32 b + 4 r + j (low nibble) and of column 32 b + 16 + 4 r + j
+// (high nibble). Masked, the low and the high nibbles are the 8 x 64-byte B tile of AMX's TDPBSUD (rows of 4
+// consecutive columns for each of the 16 output rows), and each 64 bytes is what VPDPBUSD multiplies with 4 of the
+// activations broadcast: the block's exact int32 products for 16 output rows, in one vector either way. Scales (fp16)
+// and zero points (uint8) as (N / 16, G, 16): a group's 16 rows side by side. Activations: int8 per block of 32 (PLAIN).
+// The float work is the same in both kernels, per output row in its own lane and in the same order for every
+// activation row (nblock_scale, nblock_store): one row's result is bit for bit the same alone or with others, through
+// either kernel, so the kernel can be chosen by the number of rows.
+#define AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define AMX_INT8 __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+
+// Block b's int32 products (16 output rows) times the activation's block scale d, summed over the group in gsum;
+// at the group's last block, times the group's 16 scales into acc
+AVX512_VNNI inline void nblock_scale(__m512i dot, float d, int64_t b, int64_t bpg, const uint16_t* sb, __m512& gsum,
+                                     __m512& acc) {
+  const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(d));
+  gsum = b % bpg == 0 ? f : _mm512_add_ps(gsum, f);
+  if ((b + 1) % bpg == 0)
+    acc = _mm512_fmadd_ps(gsum, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + b / bpg * 16))), acc);
+}
+
+// y's 16 outputs: acc minus the zero points' share, sum over groups of s * z * sum(x) (gs: x's sums per group)
+AVX512_VNNI inline void nblock_store(__m512 acc, const uint16_t* sb, const uint8_t* zb, const float* gs, int64_t G, float* y) {
+  __m512 zero = _mm512_setzero_ps();
+  for (int64_t g = 0; g < G; ++g) {
+    const __m512 sz = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + g * 16))),
+                                    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zb + g * 16)))));
+    zero = _mm512_fmadd_ps(sz, _mm512_set1_ps(gs[g]), zero);
+  }
+  _mm512_storeu_ps(y, _mm512_sub_ps(acc, zero));
+}
+
+// VPDPBUSD: MT activation rows (from m0) against n-block nb, one block of 32 columns per step
+template <int MT>
+AVX512_VNNI void vnni_q4_nblock(const uint8_t* w, const uint16_t* s, const uint8_t* z, const QuantizedRows& q, int64_t m0,
+                                int64_t nb, int64_t K, int64_t N, int64_t group, float* y) {
+  const int64_t nblk = K / QK, G = K / group, bpg = group / QK;
+  const uint8_t* wb = w + nb * nblk * 256;
+  const uint16_t* sb = s + nb * G * 16;
+  const int8_t* a = q.a.data() + m0 * K;
+  const float* d = q.d.data() + m0 * nblk;
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512 acc[MT], gsum[MT];
+  for (int i = 0; i < MT; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nblk; ++b) {
+    const uint8_t* src = wb + b * 256;
+    __m512i lo[4], hi[4];
+    for (int r = 0; r < 4; ++r) {
+      prefetch(src + r * 64);
+      const __m512i v = _mm512_loadu_si512(src + r * 64);
+      lo[r] = _mm512_and_si512(v, low), hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+    }
+    for (int i = 0; i < MT; ++i) {
+      const int32_t* ai = reinterpret_cast<const int32_t*>(a + i * K + b * QK);  // 4 activations per int32
+      __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
+      for (int r = 0; r < 4; ++r) {
+        dl = _mm512_dpbusd_epi32(dl, lo[r], _mm512_set1_epi32(ai[r]));
+        dh = _mm512_dpbusd_epi32(dh, hi[r], _mm512_set1_epi32(ai[4 + r]));
+      }
+      nblock_scale(_mm512_add_epi32(dl, dh), d[i * nblk + b], b, bpg, sb, gsum[i], acc[i]);
+    }
+  }
+  for (int i = 0; i < MT; ++i)
+    nblock_store(acc[i], sb, z + nb * G * 16, q.gsum.data() + (m0 + i) * G, G, y + (m0 + i) * N + nb * 16);
+}
+
+struct TileConfig {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+AMX_INT8 void amx_configure(int mrows) {
+  alignas(64) TileConfig c{};
+  c.palette = 1;
+  for (int t = 0; t < 2; ++t) {  // two sets of tiles, for two blocks in flight
+    c.rows[t] = mrows, c.colsb[t] = 64;          // C: mrows x 16 int32
+    c.rows[2 + t] = mrows, c.colsb[2 + t] = 32;  // A: mrows x 32 int8
+    c.rows[4 + t] = 8, c.colsb[4 + t] = 64;      // B: 8 x (16 rows x 4 columns) uint8
+  }
+  asm volatile("" : : "r"(&c) : "memory");  // GCC 12 does not see ldtilecfg read c and drops the stores above
+  _tile_loadconfig(&c);
+}
+
+AMX_INT8 void amx_release() { _tile_release(); }
+
+// The B tile of block b: the low nibbles of its 256 bytes, then the high ones
+AMX_INT8 inline void amx_unpack(const uint8_t* src, uint8_t* btile) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  for (int r = 0; r < 4; ++r) {
+    prefetch(src + r * 64);
+    const __m512i v = _mm512_loadu_si512(src + r * 64);
+    _mm512_store_si512(btile + r * 64, _mm512_and_si512(v, low));
+    _mm512_store_si512(btile + 256 + r * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+  }
+}
+
+// TDPBSUD: rows m0 .. m0 + mr (up to 16; tiles configured for mr rows) against n-block nb, two blocks at a time on
+// tiles 0 / 2 / 4 and 1 / 3 / 5 (C, A, B)
+AMX_INT8 void amx_q4_nblock(const uint8_t* w, const uint16_t* s, const uint8_t* z, const QuantizedRows& q, int64_t m0,
+                            int64_t mr, int64_t nb, int64_t K, int64_t N, int64_t group, float* y) {
+  const int64_t nblk = K / QK, G = K / group, bpg = group / QK;
+  const uint8_t* wb = w + nb * nblk * 256;
+  const uint16_t* sb = s + nb * G * 16;
+  const int8_t* a = q.a.data() + m0 * K;
+  const float* d = q.d.data() + m0 * nblk;
+  alignas(64) uint8_t btile[2][512];
+  alignas(64) int32_t ctile[2][16 * 16];
+  __m512 acc[16], gsum[16];
+  for (int64_t i = 0; i < mr; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nblk; b += 2) {
+    const bool two = b + 1 < nblk;
+    amx_unpack(wb + b * 256, btile[0]);
+    _tile_loadd(4, btile[0], 64);
+    _tile_loadd(2, a + b * QK, K);
+    _tile_zero(0);
+    _tile_dpbsud(0, 2, 4);
+    if (two) {
+      amx_unpack(wb + (b + 1) * 256, btile[1]);
+      _tile_loadd(5, btile[1], 64);
+      _tile_loadd(3, a + (b + 1) * QK, K);
+      _tile_zero(1);
+      _tile_dpbsud(1, 3, 5);
+    }
+    _tile_stored(0, ctile[0], 64);
+    for (int64_t i = 0; i < mr; ++i) nblock_scale(_mm512_load_si512(ctile[0] + i * 16), d[i * nblk + b], b, bpg, sb, gsum[i], acc[i]);
+    if (two) {
+      _tile_stored(1, ctile[1], 64);
+      for (int64_t i = 0; i < mr; ++i)
+        nblock_scale(_mm512_load_si512(ctile[1] + i * 16), d[i * nblk + b + 1], b + 1, bpg, sb, gsum[i], acc[i]);
+    }
+  }
+  for (int64_t i = 0; i < mr; ++i)
+    nblock_store(acc[i], sb, z + nb * G * 16, q.gsum.data() + (m0 + i) * G, G, y + (m0 + i) * N + nb * 16);
+}
+
+// Rows n0 .. n0 + out.size(0) (whole n-blocks) of an n-block int4 weight, dequantized into out (bf16 or fp32) as
+// q4_dequant does: s * q - s * z in fp32, rounded once. Per block, the 4 x 16 int32 (4 codes each) of the low
+// nibbles and those of the high ones are transposed in each 128-bit lane: lane L of vector t then holds row
+// 4 L + t's 16 codes.
+AVX512_VNNI inline void transpose_4x4_dwords(__m512i& a, __m512i& b, __m512i& c, __m512i& d) {
+  const __m512i ab0 = _mm512_unpacklo_epi32(a, b), ab1 = _mm512_unpackhi_epi32(a, b);
+  const __m512i cd0 = _mm512_unpacklo_epi32(c, d), cd1 = _mm512_unpackhi_epi32(c, d);
+  a = _mm512_unpacklo_epi64(ab0, cd0), b = _mm512_unpackhi_epi64(ab0, cd0);
+  c = _mm512_unpacklo_epi64(ab1, cd1), d = _mm512_unpackhi_epi64(ab1, cd1);
+}
+
+template <typename T>
+AVX512_VNNI void q4n_dequant_nblock(const uint8_t* w, const uint16_t* s, const uint8_t* z, int64_t K, int64_t group,
+                                    int64_t nb, T* out) {  // out: the n-block's first row
+  const int64_t nblk = K / QK, G = K / group, bpg = group / QK;
+  const uint8_t* wb = w + nb * nblk * 256;
+  const uint16_t* sb = s + nb * G * 16;
+  const uint8_t* zb = z + nb * G * 16;
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  alignas(64) float sg[16], zs[16];
+  for (int64_t b = 0; b < nblk; ++b) {
+    if (b % bpg == 0) {
+      const int64_t g = b / bpg;
+      const __m512 sv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + g * 16)));
+      const __m512 zv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zb + g * 16))));
+      _mm512_store_ps(sg, sv);
+      _mm512_store_ps(zs, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(sv, zv)));  // -s * z, exact
+    }
+    __m512i v[8];
+    for (int r = 0; r < 4; ++r) {
+      const __m512i raw = _mm512_loadu_si512(wb + b * 256 + r * 64);
+      v[r] = _mm512_and_si512(raw, low), v[4 + r] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
+    }
+    transpose_4x4_dwords(v[0], v[1], v[2], v[3]);
+    transpose_4x4_dwords(v[4], v[5], v[6], v[7]);
+    for (int n = 0; n < 16; ++n) {
+      const int L = n / 4, t = n % 4;  // row n: lane L of v[t] (columns 0-15) and of v[4 + t] (16-31)
+      const __m512 sv = _mm512_set1_ps(sg[n]), zv = _mm512_set1_ps(zs[n]);
+      T* o = out + n * K + b * QK;
+      for (int h = 0; h < 2; ++h) {
+        const __m512i lanes = v[h * 4 + t];
+        const __m128i codes = L == 0 ? _mm512_extracti32x4_epi32(lanes, 0) : L == 1 ? _mm512_extracti32x4_epi32(lanes, 1)
+                            : L == 2 ? _mm512_extracti32x4_epi32(lanes, 2) : _mm512_extracti32x4_epi32(lanes, 3);
+        const __m512 x = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(codes)), sv), zv);
+        if constexpr (std::is_same_v<T, float>) {
+          _mm512_storeu_ps(o + h * 16, x);
+        } else {  // fp32 -> bf16, round to nearest even (no NaN here)
+          const __m512i u = _mm512_castps_si512(x);
+          const __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF),
+                                                                 _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + h * 16), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+        }
+      }
+    }
+  }
+}
+
+bool avx512_vnni_supported() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                         __builtin_cpu_supports("avx512vnni");
+  return ok;
+}
+
+// AMX tiles need the OS's permission once per process (Linux 5.16+); false where the CPU or the OS has none
+bool amx_supported() {
+  static const bool ok = [] {
+    unsigned a, b, c, d;
+    if (!avx512_vnni_supported() || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+      return false;  // AMX-TILE, AMX-INT8
+    constexpr long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+  }();
+  return ok;
+}
+
+// From this many rows on, AMX (where there is AMX); below, VPDPBUSD (set_amx_min_rows: tests and benchmarks)
+int64_t amx_min_rows = 8;
+
 // ---- clip search (quant/primitives.py: clip_quant_params) ----
 // For each row of w (R, n): the scale and zero point, among the ranges of w * p for p in shrinks, with the smallest
 // sum_j imp_j (w_j - s (q_j - z))^2, the same arithmetic as the torch version op for op (fp32, scales rounded to fp16,
@@ -356,6 +576,48 @@ torch::Tensor q4_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Te
   return finish(y, bias, bf16_out);
 }
 
+// int4 weights in the n-block layout (Avx512Int4): AMX from amx_min_rows rows on where this CPU has it, VPDPBUSD below
+torch::Tensor q4n_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t group,
+                     c10::optional<torch::Tensor> bias, bool bf16_out) {
+  const int64_t N = w.size(0), K = w.size(1) * 2, M = x.size(0);
+  check(x, w, K);
+  TORCH_CHECK(avx512_vnni_supported(), "q4n_mm: this CPU has no AVX-512 VNNI");
+  TORCH_CHECK(s.scalar_type() == torch::kHalf && z.scalar_type() == torch::kByte && s.is_contiguous() && z.is_contiguous(),
+              "q4n: fp16 scales and uint8 zero points");
+  TORCH_CHECK(w.scalar_type() == torch::kByte && N % 16 == 0 && group % QK == 0 && K % group == 0,
+              "q4n: rows a multiple of 16, groups a multiple of 32");
+  TORCH_CHECK(s.numel() == N * (K / group) && z.numel() == s.numel(), "q4n: scales (N / 16, K / group, 16)");
+  const QuantizedRows q = quantize(x, group, false);
+  auto y = torch::empty({M, N}, x.options().dtype(torch::kFloat));
+  const uint8_t* wp = w.data_ptr<uint8_t>();
+  const uint16_t* sp = reinterpret_cast<const uint16_t*>(s.data_ptr<at::Half>());
+  const uint8_t* zp = z.data_ptr<uint8_t>();
+  float* yp = y.data_ptr<float>();
+  const bool amx = amx_min_rows > 0 && M >= amx_min_rows && amx_supported();
+  at::parallel_for(0, N / 16, 1, [&](int64_t nb0, int64_t nb1) {  // each n-block's weights read once, for every row
+    int64_t configured = 0;
+    for (int64_t nb = nb0; nb < nb1; ++nb) {
+      if (amx) {
+        for (int64_t m0 = 0; m0 < M; m0 += 16) {
+          const int64_t mr = std::min<int64_t>(16, M - m0);
+          if (mr != configured) amx_configure(static_cast<int>(configured = mr));
+          amx_q4_nblock(wp, sp, zp, q, m0, mr, nb, K, N, group, yp);
+        }
+        continue;
+      }
+      int64_t m = 0;
+      for (; m + 4 <= M; m += 4) vnni_q4_nblock<4>(wp, sp, zp, q, m, nb, K, N, group, yp);
+      switch (M - m) {
+        case 3: vnni_q4_nblock<3>(wp, sp, zp, q, m, nb, K, N, group, yp); break;
+        case 2: vnni_q4_nblock<2>(wp, sp, zp, q, m, nb, K, N, group, yp); break;
+        case 1: vnni_q4_nblock<1>(wp, sp, zp, q, m, nb, K, N, group, yp); break;
+      }
+    }
+    if (configured) amx_release();
+  });
+  return finish(y, bias, bf16_out);
+}
+
 torch::Tensor q8_mm(torch::Tensor x, torch::Tensor w, torch::Tensor s, c10::optional<torch::Tensor> bias, bool bf16_out) {
   const int64_t N = w.size(0), K = w.size(1), M = x.size(0);
   check(x, w, K);
@@ -443,10 +705,41 @@ void q4_dequant(torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t group
   });
 }
 
+void q4n_dequant(torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t group, int64_t n0, torch::Tensor out) {
+  const int64_t K = w.size(1) * 2, n = out.size(0);
+  TORCH_CHECK(avx512_vnni_supported(), "q4n_dequant: this CPU has no AVX-512 VNNI");
+  TORCH_CHECK(w.scalar_type() == torch::kByte && w.is_contiguous() && s.scalar_type() == torch::kHalf && s.is_contiguous() &&
+              z.scalar_type() == torch::kByte && z.is_contiguous() && K % group == 0 && group % QK == 0 &&
+              s.numel() == w.size(0) * (K / group) && z.numel() == s.numel(),
+              "q4n_dequant: the n-block layout, fp16 scales, uint8 zero points");
+  TORCH_CHECK(out.dim() == 2 && out.size(1) == K && out.is_contiguous() && n0 % 16 == 0 && n % 16 == 0 && n0 + n <= w.size(0) &&
+              (out.scalar_type() == torch::kFloat || out.scalar_type() == torch::kBFloat16),
+              "q4n_dequant: out (rows, K) fp32 or bf16, whole n-blocks of the weight");
+  const uint8_t* wp = w.data_ptr<uint8_t>();
+  const uint16_t* sp = reinterpret_cast<const uint16_t*>(s.data_ptr<at::Half>());
+  const uint8_t* zp = z.data_ptr<uint8_t>();
+  at::parallel_for(n0 / 16, (n0 + n) / 16, 1, [&](int64_t a, int64_t b) {
+    for (int64_t nb = a; nb < b; ++nb) {
+      if (out.scalar_type() == torch::kFloat)
+        q4n_dequant_nblock(wp, sp, zp, K, group, nb, out.data_ptr<float>() + (nb * 16 - n0) * K);
+      else
+        q4n_dequant_nblock(wp, sp, zp, K, group, nb, out.data_ptr<at::BFloat16>() + (nb * 16 - n0) * K);
+    }
+  });
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("q4_mm", &q4_mm, "int4 weights (block-32 layout) x int8-quantized activations (+ bias; fp32 or bf16 out)",
         py::arg("x"), py::arg("w"), py::arg("s"), py::arg("z"), py::arg("group"), py::arg("bias") = py::none(),
         py::arg("bf16_out") = false);
+  m.def("q4n_mm", &q4n_mm, "int4 weights in the n-block layout x int8-quantized activations (+ bias; fp32 or bf16 out)",
+        py::arg("x"), py::arg("w"), py::arg("s"), py::arg("z"), py::arg("group"), py::arg("bias") = py::none(),
+        py::arg("bf16_out") = false);
+  m.def("q4n_dequant", &q4n_dequant, "n-blocks n0 / 16 .. of an n-block int4 weight into out (fp32 or bf16)");
+  m.def("avx512_vnni", &avx512_vnni_supported, "whether this CPU runs AVX-512 VNNI (q4n_mm)");
+  m.def("amx", &amx_supported, "whether this CPU and OS run AMX tiles (q4n_mm from amx_min_rows rows on)");
+  m.def("set_amx_min_rows", [](int64_t rows) { const int64_t was = amx_min_rows; amx_min_rows = rows; return was; },
+        "q4n_mm uses AMX from this many rows on (0: never); returns the old value");
   m.def("q8_mm", &q8_mm, "int8 per-channel weights x int8-quantized activations (+ bias; fp32 or bf16 out)",
         py::arg("x"), py::arg("w"), py::arg("s"), py::arg("bias") = py::none(), py::arg("bf16_out") = false);
   m.def("bf16_mm", &bf16_mm, "bf16 weights x fp32 activations, for a few rows");

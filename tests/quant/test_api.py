@@ -23,19 +23,20 @@ def test_rtn_model_close_to_bf16_and_generates(tiny_path, prompt_ids, bits, grou
     model = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16"),
                       QuantConfig(method="rtn", bits=bits, group_size=group_size))
     swapped = [m for m in model.transformer.h.modules() if isinstance(m, GPTQLinear)]
-    assert len(swapped) == 4 * model.config.n_layer and all(m.kernel == cpu_kernel(f"cpu-int{bits}") for m in swapped)
+    assert len(swapped) == 4 * model.config.n_layer and all(m.kernel == cpu_kernel(f"cpu-int{bits}", m.out_features) for m in swapped)
     with torch.no_grad():
         got = model(prompt_ids).logits
     assert sqnr(ref, got) > bound, f"int{bits}: logits SQNR {sqnr(ref, got):.1f} dB"
     # Greedy generation through the KV cache picks what a full forward of the same model would, or a token
     # within a near tie of it: decode (one row, int8 activations in our kernels) and the long-prompt path
-    # (dequantized GEMM) round differently; near = within two bf16 steps of these logits' size (0.125 from 16 on)
+    # (dequantized GEMM) round differently; near = within two bf16 steps of these logits' size (0.125 from 16 on).
+    # Measured, int4: 1 of 12 tokens a near tie apart (0.125) with the AVX2 kernel, 2 (0.125, 0.031) with AVX-512
     out = model.generate(prompt_ids, max_new_tokens=12, eos_token_id=[])
     with torch.no_grad():
         full = model(out[:, :-1]).logits[0, prompt_ids.shape[1] - 1:]  # (12, vocab)
     gen = out[0, prompt_ids.shape[1]:]
     gap = full.max(-1).values - full.gather(-1, gen[:, None])[:, 0]
-    assert (gap <= 0.25).all() and (full.argmax(-1) == gen).float().mean() >= 0.9, gap
+    assert (gap <= 0.25).all() and (full.argmax(-1) == gen).float().mean() >= 0.8, gap
 
 
 def test_gptq_needs_calibration_and_group_size_is_checked_first(tiny_path):
@@ -54,7 +55,7 @@ def test_quantized_lm_head_is_an_untied_copy(tiny_path, prompt_ids):
     wte = fp.transformer.wte.weight.detach().clone()
     model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16")
     quantize_(model, QuantConfig(method="rtn", bits=4))  # int4: lm_head quantized by default
-    assert isinstance(model.lm_head, GPTQLinear) and model.lm_head.kernel == cpu_kernel("cpu-int4")
+    assert isinstance(model.lm_head, GPTQLinear) and model.lm_head.kernel == cpu_kernel("cpu-int4", model.lm_head.out_features)
     assert torch.equal(model.transformer.wte.weight, wte)  # the embedding is untouched
     plain = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype="bf16"),
                       QuantConfig(method="rtn", bits=4, lm_head=False))

@@ -40,7 +40,7 @@ def our_logits(folder, torch_kernels: bool):
         with torch.inference_mode():
             logits = model(X).logits
     kernels = {m.kernel for m in model.modules() if isinstance(m, GPTQLinear)}
-    want = {f"cpu-int{m.bits}" if torch_kernels else cpu_kernel(f"cpu-int{m.bits}") for m in model.modules()
+    want = {f"cpu-int{m.bits}" if torch_kernels else cpu_kernel(f"cpu-int{m.bits}", m.out_features) for m in model.modules()
             if isinstance(m, GPTQLinear)}
     assert kernels == want, kernels
     return logits, model

@@ -291,7 +291,8 @@ def test_backend_layout_is_a_non_persistent_buffer(bits, group_size, cpu_kernels
 
     m = GPTQLinear.from_linear(gaussian_linear(), bits, group_size).prepare(torch.bfloat16)
     layout = {"cpu-int4": {"backend.w4", "backend.sz"}, "cpu-int8": {"backend.w8", "backend.s8"}, "dequantize": set(),
-              "avx2-int4": {"backend.w4", "backend.s", "backend.z"}, "avx2-int8": {"backend.w8", "backend.s8"}}
+              "avx2-int4": {"backend.w4", "backend.s", "backend.z"}, "avx2-int8": {"backend.w8", "backend.s8"},
+              "avx512-int4": {"backend.w4", "backend.s", "backend.z"}}
     assert set(dict(m.named_buffers())) - {"qweight", "qzeros", "scales", "g_idx", "bias"} == layout[m.kernel]
     assert set(m.state_dict()) == {"qweight", "qzeros", "scales", "g_idx", "bias"}
     x = X.to(torch.bfloat16)
@@ -310,23 +311,57 @@ def int8_blocks(x: torch.Tensor) -> torch.Tensor:
     return (torch.round(b / torch.where(d > 0, d, 1)) * d).view(x.shape)
 
 
+@pytest.fixture
+def int4_kernel(monkeypatch):
+    """use(kernel) makes GPTQLinear take our `kernel` for int4 and returns its backend name: avx2 (the AVX2 kernel
+    even where AVX-512 is there), vnni (avx512-int4 through VPDPBUSD for every row count) or amx (avx512-int4
+    through AMX tiles for every row count); skips where this CPU lacks it."""
+    import modeling.ext
+    import quant.backends as qb
+
+    k = modeling.ext.kernels()
+    if k is None:
+        pytest.skip("our C++ CPU kernels are not available on this machine (no AVX2 or no compiler)")
+    rows = k.set_amx_min_rows(0)
+    k.set_amx_min_rows(rows)
+
+    def use(kernel):
+        if kernel == "avx2":
+            monkeypatch.setattr(qb.Avx512Int4, "fits", classmethod(lambda cls, *a: False))
+            return "avx2-int4"
+        if not k.avx512_vnni() or (kernel == "amx" and not k.amx()):
+            pytest.skip(f"this CPU has no {'AMX' if kernel == 'amx' else 'AVX-512 VNNI'}")
+        k.set_amx_min_rows(1 if kernel == "amx" else 0)
+        return "avx512-int4"
+
+    yield use
+    k.set_amx_min_rows(rows)
+
+
 @pytest.mark.parametrize("bits,in_f,out_f,group_size", [
     (4, 512, 48, 32), (4, 512, 40, 64), (4, 192, 24, -1), (4, 384, 56, 128), (4, 768, 8, 256), (8, 512, 40, -1),
     (8, 96, 8, -1),
 ])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_avx2_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_size, dtype):
+@pytest.mark.parametrize("kernel", ["avx2", "vnni", "amx"])
+def test_our_cpu_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_size, dtype, kernel, int4_kernel):
     """Our kernels compute x' @ W.T exactly (to fp32 rounding), x' being x quantized to int8 per block of 32
     columns: every row count 1-9 (4-row tiles and the 1-3 row tails), any number of output rows, groups of
-    32 / 64 / 128 / 256 / whole rows, bf16 and fp32 activations. Each row's result is bit for bit the one it
-    gets alone (prompt-lookup verification then sees the logits of one-token decoding). The int4 weight, dequantized
-    for long prompts, is the reference's exactly."""
+    32 / 64 / 128 / 256 / whole rows, bf16 and fp32 activations; int4 through each of our kernels (AVX2, AVX-512
+    VNNI, AMX; for the last two the output rows rounded up to a multiple of 16). Each row's result is bit for bit the
+    one it gets alone (prompt-lookup verification then sees the logits of one-token decoding). The int4 weight,
+    dequantized for long prompts, is the reference's exactly."""
     import modeling.ext
 
+    if bits == 8 and kernel != "avx2":
+        pytest.skip("int8 has one kernel of ours")
     if modeling.ext.kernels() is None:
         pytest.skip("our C++ CPU kernels are not available on this machine (no AVX2 or no compiler)")
+    name = int4_kernel(kernel) if bits == 4 else "avx2-int8"
+    if name == "avx512-int4":
+        out_f = -(-out_f // 16) * 16
     m = GPTQLinear.from_linear(gaussian_linear(in_f, out_f), bits, group_size, sym=bits == 8).prepare(dtype)
-    assert m.kernel == f"avx2-int{bits}" and m.qweight is None
+    assert m.kernel == name and m.qweight is None
     x = torch.randn(9, in_f, generator=torch.Generator().manual_seed(9)).to(dtype)
     w = m.dequantize()
     alone = torch.cat([m.backend.forward(x[i:i + 1]) for i in range(9)])
@@ -336,10 +371,14 @@ def test_avx2_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_siz
         assert sqnr(int8_blocks(x[:rows]) @ w.t(), got) > 100
         assert torch.equal(got, alone[:rows])  # a row's result does not depend on the rows that come with it
     assert 40 < sqnr(x.float() @ w.t(), m.backend.forward(x)) < 55  # against x itself: int8 rounding (~45 dB)
+    if kernel == "amx":  # the two avx512-int4 kernels agree bit for bit: the row count that picks one changes nothing
+        modeling.ext.kernels().set_amx_min_rows(0)
+        assert torch.equal(m.backend.forward(x), alone)
     if bits == 4:  # long prompts: rows n0.. of the weight dequantized by the kernel into x's dtype, rounded once
-        n0 = out_f // 2
+        n0 = out_f // 2 if name == "avx2-int4" else out_f // 32 * 16
         part = torch.empty(out_f - n0, in_f, dtype=dtype)
-        modeling.ext.kernels().q4_dequant(m.backend.w4, m.backend.s, m.backend.z, m.backend.group, n0, part)
+        dequant = modeling.ext.kernels().q4_dequant if name == "avx2-int4" else modeling.ext.kernels().q4n_dequant
+        dequant(m.backend.w4, m.backend.s, m.backend.z, m.backend.group, n0, part)
         assert torch.equal(part, w[n0:].float().to(dtype))
     # the layer: the kernel adds the bias in fp32 and rounds once to the activation dtype
     assert m.backend.fused

@@ -9,10 +9,17 @@ decode step streams them from memory: torch's int4 kernel (GPTQLinear int4 g128)
 (GPTQLinear int8 per channel) and fbgemm's dynamic int8 Linear (activations quantized to int8 per token,
 as llama.cpp computes); the lever for the CPU kernels on hosts where the int4 kernel is compute-bound.
 
+With --int4-kernels: our int4 kernels against each other, interleaved: one 8192 x 2048 int4 g128 layer at M
+rows (from cache) through avx2-int4 and avx512-int4 (VPDPBUSD for every row count, AMX tiles for every row count),
+then the full-size model (int4 g128 + lm_head: --folder, or RTN of random weights) running M tokens after 430
+cached ones with avx512-int4 (AMX from quant's default row count on) and with avx2-int4: what verifying a
+prompt-lookup draft of M - 1 tokens costs.
+
 With --bf16-rows: bf16 F.linear against an fp32 copy of the weight + fp32 GEMM by rows (where a CPU has no
 native bf16 GEMM, modeling.model.Linear switches from FP32_GEMM_MIN_ROWS rows on).
 
     python benchmarks/bench_linear.py [--threads 2] [--dtype bf16|fp32] [--quant | --stream | --bf16-rows]
+    python benchmarks/bench_linear.py --int4-kernels [--folder FULL_SIZE_INT4_FOLDER]
 """
 
 import argparse
@@ -35,8 +42,12 @@ def main():
     p.add_argument("--stream", action="store_true", help="int4 / int8 kernels over the model's 96 block Linears")
     p.add_argument("--bf16-rows", action="store_true",
                    help="bf16 GEMM against an fp32 copy of the weight + fp32 GEMM, by rows (modeling.model.Linear)")
+    p.add_argument("--int4-kernels", action="store_true", help="avx2-int4 / VPDPBUSD / AMX, one layer and the model")
+    p.add_argument("--folder", help="--int4-kernels: a full-size int4 folder (default: RTN of random weights)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.int4_kernels:
+        return int4_kernels(args.folder)
     if args.quant:
         return quant_crossover()
     if args.bf16_rows:
@@ -112,6 +123,77 @@ def quant_crossover():
                 m.gemm_from_rows = threshold  # inf: the kernel only; 1: dequantize + GEMM always
                 row.append(best_ms(lambda: m(x)))
         print(f"| {M} | " + " | ".join(f"{v:.2f}" for v in row) + " |", flush=True)
+
+
+def int4_kernels(folder: str | None):
+    import quant.backends as qb
+    from modeling import ext
+
+    k = ext.kernels()
+    if k is None or not k.avx512_vnni():
+        sys.exit("--int4-kernels compares avx2-int4 with avx512-int4: this CPU has no AVX-512 VNNI (or no kernels)")
+    amx_rows = k.set_amx_min_rows(0)
+    k.set_amx_min_rows(amx_rows)
+    fits = qb.Avx512Int4.fits
+
+    def build(wide: bool, make):
+        qb.Avx512Int4.fits = fits if wide else classmethod(lambda cls, *a: False)
+        try:
+            return make()
+        finally:
+            qb.Avx512Int4.fits = fits
+
+    def with_rows(rows, fn):  # rows: amx_min_rows for fn
+        k.set_amx_min_rows(rows)
+        try:
+            return fn()
+        finally:
+            k.set_amx_min_rows(amx_rows)
+
+    from quant.linear import GPTQLinear
+
+    lin = torch.nn.Linear(2048, 8192)
+    narrow = build(False, lambda: GPTQLinear.from_linear(lin, 4, 128).prepare(torch.bfloat16))
+    wide = build(True, lambda: GPTQLinear.from_linear(lin, 4, 128).prepare(torch.bfloat16))
+    assert (narrow.kernel, wide.kernel) == ("avx2-int4", "avx512-int4")
+    amx = k.amx()
+    print(f"one 8192 x 2048 int4 g128 layer, kernel only (AMX on this CPU: {amx})")
+    print("| rows M | avx2-int4 ms | avx512-int4 VPDPBUSD ms | avx512-int4 AMX ms |\n|---|---|---|---|")
+    for M in (1, 2, 4, 8, 16, 32, 128):
+        x = torch.randn(M, 2048, dtype=torch.bfloat16)
+        row = [best_ms(lambda: narrow.backend.forward(x)), with_rows(0, lambda: best_ms(lambda: wide.backend.forward(x)))]
+        row.append(with_rows(1, lambda: best_ms(lambda: wide.backend.forward(x))) if amx else float("nan"))
+        print(f"| {M} | " + " | ".join(f"{v:.2f}" for v in row) + " |", flush=True)
+
+    from modeling import SantaCoderConfig, SantaCoderForCausalLM
+    from quant import QuantConfig, quantize_
+
+    def load():
+        if folder:
+            return SantaCoderForCausalLM.from_pretrained(folder)
+        torch.manual_seed(0)
+        model = SantaCoderForCausalLM.from_config(SantaCoderConfig(), dtype=torch.bfloat16)
+        return quantize_(model, QuantConfig(method="rtn", bits=4, group_size=128, lm_head=True))
+
+    models = {"avx512-int4": build(True, load), "avx2-int4": build(False, load)}
+    x = torch.randint(0, 2000, (1, 430), generator=torch.Generator().manual_seed(1))
+    rows = (1, 2, 4, 6, 8, 12, 16)
+    best = {}
+    with torch.inference_mode():
+        caches = {name: m.new_cache(1, 430 + max(rows)) for name, m in models.items()}
+        for name, m in models.items():
+            m(x, cache=caches[name], last_only=True)
+        for _ in range(4):
+            for name, m in models.items():
+                for M in rows:
+                    caches[name].length = 430
+                    t = time.perf_counter()
+                    m(torch.full((1, M), 5), cache=caches[name], last_only=M == 1)
+                    best[name, M] = min(best.get((name, M), float("inf")), time.perf_counter() - t)
+    print(f"\nthe full-size model, M tokens after 430 cached (best of 4, interleaved; AMX from {amx_rows} rows on)")
+    print("| rows M | " + " | ".join(f"{n} ms (x one row)" for n in models) + " |\n|---|---|---|")
+    for M in rows:
+        print(f"| {M} | " + " | ".join(f"{best[n, M] * 1e3:.1f} ({best[n, M] / best[n, 1]:.2f}x)" for n in models) + " |")
 
 
 def stream_block_linears():

@@ -112,6 +112,7 @@ class Avx2Int4(Backend):
     (high nibble); the stored fp16 scale s and the zero point z (uint8) per (row, group): a weight is s * (q - z)."""
 
     name, readable, fused = "avx2-int4", True, True
+    mm, dequant = "q4_mm", "q4_dequant"  # its kernels in modeling/csrc
 
     @classmethod
     def fits(cls, c, device, dtype, uniform):
@@ -131,10 +132,11 @@ class Avx2Int4(Backend):
         self.group = c.group_size
 
     def forward(self, x):
-        return ext.kernels().q4_mm(x.contiguous(), self.w4, self.s, self.z, self.group)
+        return getattr(ext.kernels(), self.mm)(x.contiguous(), self.w4, self.s, self.z, self.group)
 
     def forward_biased(self, x, bias, dtype):
-        return ext.kernels().q4_mm(x.contiguous(), self.w4, self.s, self.z, self.group, bias, dtype == torch.bfloat16)
+        return getattr(ext.kernels(), self.mm)(x.contiguous(), self.w4, self.s, self.z, self.group, bias,
+                                               dtype == torch.bfloat16)
 
     def codes(self, n0, n1):
         b = self.w4[n0:n1].view(n1 - n0, -1, 1, 16)
@@ -145,18 +147,18 @@ class Avx2Int4(Backend):
 
     def long_forward(self, x):
         def fill(n0, n1, w):  # s * (q - z) rounded once to x's dtype
-            ext.kernels().q4_dequant(self.w4, self.s, self.z, self.group, n0, w)
+            getattr(ext.kernels(), self.dequant)(self.w4, self.s, self.z, self.group, n0, w)
 
         return linear_in_chunks(x, self.w4.shape[0], fill)
 
 
-class Avx512Int4(Backend):
+class Avx512Int4(Avx2Int4):
     """For CPUs with AVX-512 VNNI, AMX tiles where they exist (modeling/csrc: q4n_mm). Codes uint8 (N, K/2) in
     n-blocks of 16 rows: per block of 32 columns, byte r * 64 + n * 4 + j holds row n's columns 4 r + j (low nibble)
     and 16 + 4 r + j (high nibble); fp16 scales and uint8 zero points (N / 16, groups, 16). The same products as
     avx2-int4 (activations int8 per block of 32, exact integer dot products) with the float sums in another order."""
 
-    name, readable, fused = "avx512-int4", True, True
+    name, mm, dequant = "avx512-int4", "q4n_mm", "q4n_dequant"
 
     @classmethod
     def fits(cls, c, device, dtype, uniform):
@@ -165,7 +167,7 @@ class Avx512Int4(Backend):
             and ext.kernels() is not None and ext.kernels().avx512_vnni()
 
     def __init__(self, c: Codes, dtype, layer):
-        super().__init__()
+        Backend.__init__(self)  # its own layout, not avx2-int4's
         N, K, G = c.out_features, c.in_features, c.scales.shape[1]
         w4 = huge_empty((N, K // 2), torch.uint8)
         for n0 in range(0, N, BUILD_CHUNK):  # BUILD_CHUNK: a multiple of 16
@@ -178,12 +180,6 @@ class Avx512Int4(Backend):
         self.register_buffer("z", by_block(c.zeros.to(torch.uint8)), persistent=False)
         self.group = c.group_size
 
-    def forward(self, x):
-        return ext.kernels().q4n_mm(x.contiguous(), self.w4, self.s, self.z, self.group)
-
-    def forward_biased(self, x, bias, dtype):
-        return ext.kernels().q4n_mm(x.contiguous(), self.w4, self.s, self.z, self.group, bias, dtype == torch.bfloat16)
-
     def codes(self, n0, n1):
         b0, b1 = n0 // 16, -(-n1 // 16)
         K = self.w4.shape[1] * 2
@@ -191,15 +187,6 @@ class Avx512Int4(Backend):
         q = torch.cat([w & 15, w >> 4], dim=2)  # n-block, block, half, r, n, j
         q = q.permute(0, 4, 1, 2, 3, 5).reshape((b1 - b0) * 16, K)
         return q[n0 - b0 * 16:n1 - b0 * 16].to(torch.int32)
-
-    def long_rows(self, fp32_gemm):
-        return (DEQUANT_MIN_ROWS_FP32 if fp32_gemm else DEQUANT_MIN_ROWS)[self.name]
-
-    def long_forward(self, x):
-        def fill(n0, n1, w):  # s * (q - z) rounded once to x's dtype
-            ext.kernels().q4n_dequant(self.w4, self.s, self.z, self.group, n0, w)
-
-        return linear_in_chunks(x, self.w4.shape[0], fill)
 
 
 class CpuInt4(Backend):

@@ -19,7 +19,8 @@ back (`readable`, `codes`), which lets GPTQLinear drop qweight instead of keepin
     cuda-int8   torch._weight_int8pack_mm, symmetric per-channel int8; tried once first (unverified here)
     dequantize  anything else: the weight dequantized on every call (one warning per kind)
 
-`select_backend` takes the first that fits, in that order; SANTACODER_NO_EXT=1 turns the avx2 ones off
+`select_backend` takes the first that fits, in that order; SANTACODER_NO_AVX512=1 turns avx512-int4 off (avx2-int4
+then), SANTACODER_NO_EXT=1 all of ours
 (as does a CPU without AVX2 or a machine where they do not compile: modeling/ext.py).
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -164,7 +166,8 @@ class Avx512Int4(Avx2Int4):
     def fits(cls, c, device, dtype, uniform):
         return device.type == "cpu" and dtype in (torch.bfloat16, torch.float32) and c.bits == 4 and uniform \
             and c.out_features % 16 == 0 and c.in_features % 32 == 0 and c.group_size % 32 == 0 \
-            and ext.kernels() is not None and ext.kernels().avx512_vnni()
+            and ext.kernels() is not None and ext.kernels().avx512_vnni() \
+            and os.environ.get("SANTACODER_NO_AVX512", "") in ("", "0")
 
     def __init__(self, c: Codes, dtype, layer):
         Backend.__init__(self)  # its own layout, not avx2-int4's

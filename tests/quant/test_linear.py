@@ -385,3 +385,17 @@ def test_our_cpu_kernels_are_exact_on_int8_activations(bits, in_f, out_f, group_
     for rows in (1, 4, 9):
         y = m(x[:rows])
         assert y.dtype == dtype and torch.equal(y, (m.backend.forward(x[:rows]) + m.bias.float()).to(dtype))
+
+
+def test_no_avx512_env_keeps_the_avx2_kernel(monkeypatch):
+    """SANTACODER_NO_AVX512=1 (for comparisons, or a CPU whose AVX-512 clocks down) gives avx2-int4 where
+    avx512-int4 would be chosen."""
+    import modeling.ext
+
+    k = modeling.ext.kernels()
+    if k is None or not k.avx512_vnni():
+        pytest.skip("this CPU has no AVX-512 VNNI (or our kernels are not built)")
+    lin = gaussian_linear(512, 48)
+    assert GPTQLinear.from_linear(lin, 4, 128).prepare(torch.bfloat16).kernel == "avx512-int4"
+    monkeypatch.setenv("SANTACODER_NO_AVX512", "1")
+    assert GPTQLinear.from_linear(lin, 4, 128).prepare(torch.bfloat16).kernel == "avx2-int4"

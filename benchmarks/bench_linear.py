@@ -126,22 +126,19 @@ def quant_crossover():
 
 
 def int4_kernels(folder: str | None):
-    import quant.backends as qb
     from modeling import ext
 
     k = ext.kernels()
     if k is None or not k.avx512_vnni():
         sys.exit("--int4-kernels compares avx2-int4 with avx512-int4: this CPU has no AVX-512 VNNI (or no kernels)")
-    amx_rows = k.set_amx_min_rows(0)
-    k.set_amx_min_rows(amx_rows)
-    fits = qb.Avx512Int4.fits
+    amx_rows = k.amx_min_rows()
 
-    def build(wide: bool, make):
-        qb.Avx512Int4.fits = fits if wide else classmethod(lambda cls, *a: False)
+    def build(wide: bool, make):  # avx512-int4, or avx2-int4 where it would be chosen (SANTACODER_NO_AVX512)
+        os.environ["SANTACODER_NO_AVX512"] = "0" if wide else "1"
         try:
             return make()
         finally:
-            qb.Avx512Int4.fits = fits
+            del os.environ["SANTACODER_NO_AVX512"]
 
     def with_rows(rows, fn):  # rows: amx_min_rows for fn
         k.set_amx_min_rows(rows)

@@ -41,7 +41,7 @@ def cached_library() -> str:
 
 @functools.cache
 def kernels():
-    """The compiled module (q4_mm, q8_mm, bf16_mm), or None where it cannot be had."""
+    """The compiled module (q4_mm, q4n_mm, q8_mm, bf16_mm, ...), or None where it cannot be had."""
     if os.environ.get("SANTACODER_NO_EXT", "") not in ("", "0"):
         return None
     if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):

@@ -1,4 +1,5 @@
-// Weight-only int4 / int8 matrix products for x86 CPUs with AVX2 (llama.cpp's scheme): the activations
+// Weight-only int4 / int8 matrix products for x86 CPUs with AVX2 (llama.cpp's scheme), and int4 for CPUs with
+// AVX-512 VNNI / AMX in a layout of its own (q4n_mm, further down): the activations
 // are quantized to int8 in blocks of 32 columns, and each block's dot product with the weight codes is an
 // integer one (_mm256_maddubs_epi16), scaled once per block. Built by modeling/ext.py on first use.
 //
@@ -274,6 +275,17 @@ AVX512_VNNI inline void nblock_store(__m512 acc, const uint16_t* sb, const uint8
   _mm512_storeu_ps(y, _mm512_sub_ps(acc, zero));
 }
 
+// The 4 x 64 bytes of block b's codes (src), masked: lo[r] its columns 4 r .. 4 r + 3 for the 16 rows, hi[r] the
+// columns 16 + 4 r ..; in this order they are also the rows of AMX's B tile
+AVX512_VNNI inline void nblock_nibbles(const uint8_t* src, __m512i* lo, __m512i* hi) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  for (int r = 0; r < 4; ++r) {
+    prefetch(src + r * 64);
+    const __m512i v = _mm512_loadu_si512(src + r * 64);
+    lo[r] = _mm512_and_si512(v, low), hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+  }
+}
+
 // VPDPBUSD: MT activation rows (from m0) against n-block nb, one block of 32 columns per step
 template <int MT>
 AVX512_VNNI void vnni_q4_nblock(const uint8_t* w, const uint16_t* s, const uint8_t* z, const QuantizedRows& q, int64_t m0,
@@ -283,17 +295,11 @@ AVX512_VNNI void vnni_q4_nblock(const uint8_t* w, const uint16_t* s, const uint8
   const uint16_t* sb = s + nb * G * 16;
   const int8_t* a = q.a.data() + m0 * K;
   const float* d = q.d.data() + m0 * nblk;
-  const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 acc[MT], gsum[MT];
   for (int i = 0; i < MT; ++i) acc[i] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nblk; ++b) {
-    const uint8_t* src = wb + b * 256;
     __m512i lo[4], hi[4];
-    for (int r = 0; r < 4; ++r) {
-      prefetch(src + r * 64);
-      const __m512i v = _mm512_loadu_si512(src + r * 64);
-      lo[r] = _mm512_and_si512(v, low), hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-    }
+    nblock_nibbles(wb + b * 256, lo, hi);
     for (int i = 0; i < MT; ++i) {
       const int32_t* ai = reinterpret_cast<const int32_t*>(a + i * K + b * QK);  // 4 activations per int32
       __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
@@ -330,12 +336,11 @@ AMX_INT8 void amx_release() { _tile_release(); }
 
 // The B tile of block b: the low nibbles of its 256 bytes, then the high ones
 AMX_INT8 inline void amx_unpack(const uint8_t* src, uint8_t* btile) {
-  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512i lo[4], hi[4];
+  nblock_nibbles(src, lo, hi);
   for (int r = 0; r < 4; ++r) {
-    prefetch(src + r * 64);
-    const __m512i v = _mm512_loadu_si512(src + r * 64);
-    _mm512_store_si512(btile + r * 64, _mm512_and_si512(v, low));
-    _mm512_store_si512(btile + 256 + r * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+    _mm512_store_si512(btile + r * 64, lo[r]);
+    _mm512_store_si512(btile + 256 + r * 64, hi[r]);
   }
 }
 
@@ -396,7 +401,6 @@ AVX512_VNNI void q4n_dequant_nblock(const uint8_t* w, const uint16_t* s, const u
   const uint8_t* wb = w + nb * nblk * 256;
   const uint16_t* sb = s + nb * G * 16;
   const uint8_t* zb = z + nb * G * 16;
-  const __m512i low = _mm512_set1_epi8(0x0F);
   alignas(64) float sg[16], zs[16];
   for (int64_t b = 0; b < nblk; ++b) {
     if (b % bpg == 0) {
@@ -407,10 +411,7 @@ AVX512_VNNI void q4n_dequant_nblock(const uint8_t* w, const uint16_t* s, const u
       _mm512_store_ps(zs, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(sv, zv)));  // -s * z, exact
     }
     __m512i v[8];
-    for (int r = 0; r < 4; ++r) {
-      const __m512i raw = _mm512_loadu_si512(wb + b * 256 + r * 64);
-      v[r] = _mm512_and_si512(raw, low), v[4 + r] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
-    }
+    nblock_nibbles(wb + b * 256, v, v + 4);
     transpose_4x4_dwords(v[0], v[1], v[2], v[3]);
     transpose_4x4_dwords(v[4], v[5], v[6], v[7]);
     for (int n = 0; n < 16; ++n) {
@@ -738,8 +739,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("q4n_dequant", &q4n_dequant, "n-blocks n0 / 16 .. of an n-block int4 weight into out (fp32 or bf16)");
   m.def("avx512_vnni", &avx512_vnni_supported, "whether this CPU runs AVX-512 VNNI (q4n_mm)");
   m.def("amx", &amx_supported, "whether this CPU and OS run AMX tiles (q4n_mm from amx_min_rows rows on)");
+  m.def("amx_min_rows", [] { return amx_min_rows; }, "q4n_mm uses AMX from this many rows on (0: never)");
   m.def("set_amx_min_rows", [](int64_t rows) { const int64_t was = amx_min_rows; amx_min_rows = rows; return was; },
-        "q4n_mm uses AMX from this many rows on (0: never); returns the old value");
+        "set amx_min_rows; returns the old value");
   m.def("q8_mm", &q8_mm, "int8 per-channel weights x int8-quantized activations (+ bias; fp32 or bf16 out)",
         py::arg("x"), py::arg("w"), py::arg("s"), py::arg("bias") = py::none(), py::arg("bf16_out") = false);
   m.def("bf16_mm", &bf16_mm, "bf16 weights x fp32 activations, for a few rows");

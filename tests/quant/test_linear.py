@@ -317,17 +317,15 @@ def int4_kernel(monkeypatch):
     even where AVX-512 is there), vnni (avx512-int4 through VPDPBUSD for every row count) or amx (avx512-int4
     through AMX tiles for every row count); skips where this CPU lacks it."""
     import modeling.ext
-    import quant.backends as qb
 
     k = modeling.ext.kernels()
     if k is None:
         pytest.skip("our C++ CPU kernels are not available on this machine (no AVX2 or no compiler)")
-    rows = k.set_amx_min_rows(0)
-    k.set_amx_min_rows(rows)
+    rows = k.amx_min_rows()
 
     def use(kernel):
         if kernel == "avx2":
-            monkeypatch.setattr(qb.Avx512Int4, "fits", classmethod(lambda cls, *a: False))
+            monkeypatch.setenv("SANTACODER_NO_AVX512", "1")
             return "avx2-int4"
         if not k.avx512_vnni() or (kernel == "amx" and not k.amx()):
             pytest.skip(f"this CPU has no {'AMX' if kernel == 'amx' else 'AVX-512 VNNI'}")

@@ -36,14 +36,44 @@ class Hessian:
     8192: 36 of 64 products; 2048: 3 of 4) and mirror them when H is read. The same H bit for bit as with
     blocks of 2048 (10 of 16 / all 4), in 0.83x / 0.86x the time (4096 rows, 2 threads, Intel AVX-512 host);
     blocks of 512 were no faster for 8192 and changed the sums' order.
+
+    bf16 inputs on a CPU with AMX (a bf16 model's Linears) go to our kernel instead (`gram_bf16`): the same
+    exact products (bf16 x bf16 fits fp32) summed in fp32 in another order, unscaled, as blocks of 32 x 32 on
+    and above the diagonal, scaled by 2/n when H is first read (later inputs take the fp32 path).
     """
 
+    AMX = True  # tests and benchmarks turn it off to compare with the fp32 GEMMs
+
     def __init__(self, in_features: int, device=None, block: int = 1024):
-        self._H = torch.zeros(in_features, in_features, dtype=torch.float32, device=device)
+        self.in_features, self.device = in_features, device
+        self._H = self._S = None
         self.n, self.block = 0, block if in_features >= 2 * block else in_features
 
+    def _amx(self, x) -> bool:
+        if not (self.AMX and x.dtype == torch.bfloat16 and x.device.type == "cpu" and self.in_features % 32 == 0):
+            return False
+        from modeling.ext import kernels
+
+        k = kernels()
+        return k is not None and hasattr(k, "amx_bf16") and k.amx_bf16()
+
     def add(self, x: torch.Tensor):
-        x = x.reshape(-1, x.shape[-1]).float()  # (rows, in)
+        x = x.reshape(-1, x.shape[-1])
+        if self._S is None and self._H is None:  # the first batch chooses the path
+            if self._amx(x):
+                blocks = self.in_features // 32
+                self._S = torch.zeros(blocks * (blocks + 1) // 2 * 1024, device=x.device)
+            else:
+                self._H = torch.zeros(self.in_features, self.in_features, dtype=torch.float32, device=self.device)
+        if self._S is not None:
+            if x.dtype != torch.bfloat16:
+                raise ValueError(f"Hessian: bf16 inputs so far, now {x.dtype}")
+            from modeling.ext import kernels
+
+            kernels().gram_bf16(self._S, x)
+            self.n += x.shape[0]
+            return
+        x = x.float()
         rows = x.shape[0]
         self._H *= self.n / (self.n + rows)
         self.n += rows
@@ -54,6 +84,15 @@ class Hessian:
 
     @property
     def H(self) -> torch.Tensor:
+        if self._S is not None:
+            from modeling.ext import kernels
+
+            self._H = torch.empty(self.in_features, self.in_features)
+            kernels().gram_unpack(self._S, self._H, 2 / self.n)
+            self._S = None
+            return self._H
+        if self._H is None:  # no inputs
+            return torch.zeros(self.in_features, self.in_features, device=self.device)
         b, n = self.block, self._H.shape[0]
         for i in range(b, n, b):  # the blocks below the diagonal from those above it
             self._H[i:i + b, :i] = self._H[:i, i:i + b].t()

@@ -729,6 +729,134 @@ void q4n_dequant(torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t grou
   });
 }
 
+// ---- GPTQ's Hessian on AMX: S += X^T X for bf16 X, fp32 sums ----
+// The products of bf16 values are exact in fp32, so this is the fp32 GEMM's arithmetic on the same numbers but for the
+// order of the sums. X (R, n) is first copied into tiles (zero rows pad R to a multiple of 32): for column tile t (16
+// columns) and step k of 32 rows, b[t][k] is TDPBF16PS's B, 16 rows of 16 column pairs (row p holds X's rows 32 k + 2 p
+// and + 1 side by side), and a[t][k] its A, the same 16 x 16 pairs transposed; 1 KB each, so every tile load streams.
+// S is kept as its 32 x 32 blocks on and above the diagonal, (I, J) at index I * B - I (I - 1) / 2 + J - I, each as
+// four 16 x 16 fp32 C tiles (rows 0-15 / 16-31 by columns 0-15 / 16-31), also 1 KB each; gram_unpack writes it out.
+#define AMX_BF16 __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
+
+bool amx_bf16_supported() {
+  static const bool ok = [] {
+    unsigned a, b, c, d;
+    return amx_supported() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 22));  // AMX-BF16
+  }();
+  return ok;
+}
+
+inline int64_t gram_block(int64_t I, int64_t J, int64_t blocks) { return I * blocks - I * (I - 1) / 2 + J - I; }
+
+AMX_BF16 void gram_configure() {
+  alignas(64) TileConfig c{};
+  c.palette = 1;
+  for (int t = 0; t < 8; ++t) c.rows[t] = 16, c.colsb[t] = 64;  // C 0-3: 16 x 16 fp32; A 4-5, B 6-7: 16 x 32 bf16
+  asm volatile("" : : "r"(&c) : "memory");  // see amx_configure
+  _tile_loadconfig(&c);
+}
+
+// Column tile t of x (R, n), steps k0 .. k1, into its B and A tiles
+AMX_BF16 void gram_pack(const uint16_t* x, int64_t R, int64_t n, int64_t t, int64_t k0, int64_t k1, uint32_t* b, uint32_t* a) {
+  const __m256i zero = _mm256_setzero_si256();
+  for (int64_t k = k0; k < k1; ++k) {
+    uint32_t* bt = b + k * 256;
+    uint32_t* at_ = a + k * 256;
+    for (int64_t p = 0; p < 16; ++p) {
+      const int64_t r = k * 32 + 2 * p;
+      const __m256i lo = r < R ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + r * n + t * 16)) : zero;
+      const __m256i hi = r + 1 < R ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (r + 1) * n + t * 16)) : zero;
+      _mm512_store_si512(bt + p * 16, _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16)));
+    }
+    for (int64_t m = 0; m < 16; ++m)
+      for (int64_t p = 0; p < 16; ++p) at_[m * 16 + p] = bt[p * 16 + m];
+  }
+}
+
+// Blocks (I, J), I in [i0, i1), J in [j0, j1), J >= I, over steps k0 .. k1: B's tiles stay in L2 for every I, and A's
+// panel, (i1 - i0) x 2 x (k1 - k0) tiles, for every J
+AMX_BF16 void amx_gram_blocks(float* S, const uint16_t* a, const uint16_t* b, int64_t blocks, int64_t steps, int64_t i0,
+                              int64_t i1, int64_t j0, int64_t j1, int64_t k0, int64_t k1) {
+  gram_configure();
+  for (int64_t J = j0; J < j1; ++J) {
+    const uint16_t *b0 = b + 2 * J * steps * 512, *b1 = b0 + steps * 512;
+    for (int64_t I = i0; I < std::min(i1, J + 1); ++I) {
+      float* c = S + gram_block(I, J, blocks) * 1024;
+      _tile_loadd(0, c, 64);
+      _tile_loadd(1, c + 256, 64);
+      _tile_loadd(2, c + 512, 64);
+      _tile_loadd(3, c + 768, 64);
+      const uint16_t *a0 = a + 2 * I * steps * 512, *a1 = a0 + steps * 512;
+      for (int64_t k = k0; k < k1; ++k) {
+        _tile_loadd(4, a0 + k * 512, 64);
+        _tile_loadd(5, a1 + k * 512, 64);
+        _tile_loadd(6, b0 + k * 512, 64);
+        _tile_loadd(7, b1 + k * 512, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+      _tile_stored(0, c, 64);
+      _tile_stored(1, c + 256, 64);
+      _tile_stored(2, c + 512, 64);
+      _tile_stored(3, c + 768, 64);
+    }
+  }
+  _tile_release();
+}
+
+// S (blocks of the upper triangle, fp32) += x^T x for x (R, n) bf16
+void gram_bf16(torch::Tensor S, torch::Tensor x) {
+  TORCH_CHECK(amx_bf16_supported(), "gram_bf16: this CPU has no AMX-BF16");
+  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == torch::kBFloat16 && x.device().is_cpu() && x.size(1) % 32 == 0,
+              "gram_bf16: x (R, n) bf16 CPU, n a multiple of 32");
+  const int64_t R = x.size(0), n = x.size(1), steps = (R + 31) / 32, T = n / 16, blocks = n / 32;
+  TORCH_CHECK(S.scalar_type() == torch::kFloat && S.is_contiguous() && S.numel() == blocks * (blocks + 1) / 2 * 1024,
+              "gram_bf16: S fp32, the (n / 32) (n / 32 + 1) / 2 blocks of 32 x 32");
+  x = x.contiguous();
+  auto tiles = torch::empty({2, T * steps * 512}, x.options());
+  uint16_t* bp = reinterpret_cast<uint16_t*>(tiles[0].data_ptr<at::BFloat16>());
+  uint16_t* ap = reinterpret_cast<uint16_t*>(tiles[1].data_ptr<at::BFloat16>());
+  const uint16_t* xp = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
+  at::parallel_for(0, T, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      gram_pack(xp, R, n, t, 0, steps, reinterpret_cast<uint32_t*>(bp + t * steps * 512),
+                reinterpret_cast<uint32_t*>(ap + t * steps * 512));
+  });
+  const int64_t KC = 64, IC = 16;  // 2048 rows x 512 columns of A's tiles (2 MB) at a time: measured best of 16-128 x 8-32
+  float* sp = S.data_ptr<float>();
+  for (int64_t k0 = 0; k0 < steps; k0 += KC)
+    for (int64_t i0 = 0; i0 < blocks; i0 += IC)
+      at::parallel_for(i0, blocks, 1, [&](int64_t j0, int64_t j1) {
+        amx_gram_blocks(sp, ap, bp, blocks, steps, i0, std::min(i0 + IC, blocks), j0, j1, k0, std::min(k0 + KC, steps));
+      });
+}
+
+// H (n, n) = scale * S, both triangles, from gram_bf16's blocks
+void gram_unpack(torch::Tensor S, torch::Tensor H, double scale) {
+  const int64_t n = H.size(0), blocks = n / 32;
+  TORCH_CHECK(H.dim() == 2 && H.size(1) == n && n % 32 == 0 && H.scalar_type() == torch::kFloat && H.is_contiguous(),
+              "gram_unpack: H (n, n) fp32 contiguous, n a multiple of 32");
+  TORCH_CHECK(S.scalar_type() == torch::kFloat && S.is_contiguous() && S.numel() == blocks * (blocks + 1) / 2 * 1024,
+              "gram_unpack: S the blocks of an (n, n) gram_bf16");
+  const float* sp = S.data_ptr<float>();
+  float* hp = H.data_ptr<float>();
+  const float f = static_cast<float>(scale);
+  at::parallel_for(0, blocks, 1, [&](int64_t I0, int64_t I1) {
+    for (int64_t I = I0; I < I1; ++I)
+      for (int64_t J = I; J < blocks; ++J) {
+        const float* c = sp + gram_block(I, J, blocks) * 1024;
+        for (int64_t r = 0; r < 32; ++r)
+          for (int64_t q = 0; q < 32; ++q) {
+            const float v = c[(r / 16 * 2 + q / 16) * 256 + r % 16 * 16 + q % 16] * f;
+            hp[(I * 32 + r) * n + J * 32 + q] = v;
+            hp[(J * 32 + q) * n + I * 32 + r] = v;
+          }
+      }
+  });
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("q4_mm", &q4_mm, "int4 weights (block-32 layout) x int8-quantized activations (+ bias; fp32 or bf16 out)",
         py::arg("x"), py::arg("w"), py::arg("s"), py::arg("z"), py::arg("group"), py::arg("bias") = py::none(),
@@ -745,6 +873,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("q8_mm", &q8_mm, "int8 per-channel weights x int8-quantized activations (+ bias; fp32 or bf16 out)",
         py::arg("x"), py::arg("w"), py::arg("s"), py::arg("bias") = py::none(), py::arg("bf16_out") = false);
   m.def("bf16_mm", &bf16_mm, "bf16 weights x fp32 activations, for a few rows");
+  m.def("gram_bf16", &gram_bf16, "S += x^T x for bf16 x (R, n) on AMX (S: the 32 x 32 blocks on and above the diagonal)");
+  m.def("gram_unpack", &gram_unpack, "H (n, n) = scale * S for gram_bf16's S");
+  m.def("amx_bf16", &amx_bf16_supported, "whether this CPU and OS run AMX-BF16 tiles (gram_bf16)");
   m.def("clip_search", &clip_search, "per row, the clipped range with the smallest weighted quantization error");
   m.def("q4_dequant", &q4_dequant, "rows n0 .. n0 + len(out) of an int4 weight into out (fp32 or bf16)");
 }

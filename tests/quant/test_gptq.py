@@ -69,6 +69,37 @@ def test_wide_hessians_accumulate_the_upper_blocks_and_mirror_them():
     assert h.block == 32 and torch.allclose(h.H, 2 * X.t() @ X / 500, atol=1e-4) and torch.equal(h.H, h.H.t())
 
 
+@pytest.mark.parametrize("rows,n", [(300, 96), (20, 64), (4100, 256)])
+def test_amx_hessian_of_bf16_inputs_is_the_fp32_one(rows, n, monkeypatch):
+    """bf16 inputs on AMX (gram_bf16: 32 x 32 blocks on and above the diagonal, rows padded to 32): the exact
+    products summed in fp32, so within fp32 rounding of 2/n X^T X in float64 and of the fp32 GEMMs' H."""
+    from modeling.ext import kernels
+
+    k = kernels()
+    if k is None or not k.amx_bf16():
+        pytest.skip("this CPU has no AMX-BF16 (or our kernels are off)")
+    X = (torch.randn(rows, n, generator=torch.Generator().manual_seed(3)) * torch.linspace(0.1, 4, n)).bfloat16()
+    ref = 2 * X.double().t() @ X.double() / rows
+    got = {}
+    for amx in (True, False):
+        monkeypatch.setattr(Hessian, "AMX", amx)
+        h = Hessian(n, block=32)
+        for part in X.split(128):
+            h.add(part)
+        got[amx] = h.H
+        assert (h._S is None) == True and h.n == rows  # the blocks are freed once H is read
+    assert torch.equal(got[True], got[True].t())
+    for amx, H in got.items():
+        assert ((H.double() - ref).abs().max() / ref.abs().max()) < 2e-6, amx
+    # a later input goes on in fp32 from the H that was read
+    h = Hessian(n)
+    monkeypatch.setattr(Hessian, "AMX", True)
+    h.add(X[:rows // 2])
+    _ = h.H
+    h.add(X[rows // 2:])
+    assert ((h.H.double() - ref).abs().max() / ref.abs().max()) < 2e-6
+
+
 def test_inverse_cholesky_is_the_upper_factor_of_the_damped_inverse():
     """One factorization of the reversed H and a blocked triangular inverse (leaves of 256 in 1024 columns)."""
     _, X = correlated_layer(in_f=1024, rows=4096)

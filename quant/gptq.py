@@ -172,28 +172,31 @@ def gptq_quantize_weight(W: torch.Tensor, H: torch.Tensor, bits: int = 4, group_
     col_group = torch.zeros(in_f, dtype=torch.int32, device=Wt.device)  # group of each (permuted) column
     # with groups formed in stored order, a group's columns may be quantized in any order inside it
     stored_groups = order != "act-order"
+    step_group = (orig // gs).tolist() if static is not None else None
     scale = zero = None
+    columns = _columns_cpp if Wt.device.type == "cpu" and _cpp() is not None else _columns_torch
     for i1 in range(0, in_f, block_size):
         i2 = min(i1 + block_size, in_f)
-        W1, U1 = Wt[i1:i2].clone(), U[i1:i2, i1:i2]  # (b, out), (b, b)
+        W1, U1 = Wt[i1:i2].clone(), U[i1:i2, i1:i2].contiguous()  # (b, out), (b, b)
         Err1 = torch.empty_like(W1)
-        for i in range(i2 - i1):
+        i = 0
+        while i < i2 - i1:  # one group's run of steps at a time
             col = i1 + i
             if static is not None:
-                g = int(orig[col]) // gs
+                g, j = step_group[col], i + 1
+                while j < i2 - i1 and step_group[i1 + j] == g:
+                    j += 1
                 scale, zero = static[g]
-            elif col % gs == 0:  # a new group starts: its parameters from the error-updated columns
-                g = int(orig[col]) // gs if stored_groups else col // gs
-                rows = W1[i:i + gs] if i + gs <= i2 - i1 else torch.cat([W1[i:], Wt[i2:col + gs]])
-                scale, zero = params(rows.t(), d[col:col + gs])
-                scales[:, g], zeros[:, g] = scale, zero
-            col_group[col] = g
-            w = W1[i]
-            q = torch.clamp(torch.round(w / scale) + zero, 0, maxq)
-            Qt[col] = q.to(torch.uint8)
-            err = (w - scale * (q - zero)) / U1[i, i]
-            W1[i + 1:].addr_(U1[i, i + 1:], err, alpha=-1)  # spread the error over the block's later columns
-            Err1[i] = err
+            else:
+                if col % gs == 0:  # a new group starts: its parameters from the error-updated columns
+                    g = int(orig[col]) // gs if stored_groups else col // gs
+                    rows = W1[i:i + gs] if i + gs <= i2 - i1 else torch.cat([W1[i:], Wt[i2:col + gs]])
+                    scale, zero = params(rows.t(), d[col:col + gs])
+                    scales[:, g], zeros[:, g] = scale, zero
+                j = min(i2 - i1, i + gs - col % gs)
+            col_group[col:i1 + j] = g
+            columns(W1, U1, scale, zero, maxq, i, j, Qt[i1:i2], Err1)
+            i = j
         Wt[i2:].addmm_(U[i1:i2, i2:].t(), Err1, alpha=-1)  # ...and, lazily, over every column after the block
     if static is not None:
         for g, (scale, zero) in enumerate(static):
@@ -204,6 +207,31 @@ def gptq_quantize_weight(W: torch.Tensor, H: torch.Tensor, bits: int = 4, group_
         inv = torch.argsort(perm)
         Q, g_idx = Q[:, inv], col_group[inv]
     return Q.contiguous(), scales, zeros, g_idx.to(torch.int32), damp
+
+
+def _columns_torch(W1, U1, scale, zero, maxq, a, b, Q1, Err1):
+    """GPTQ's steps a .. b of a block W1 (b, out) with one group's scale and zero: codes into Q1, errors (divided
+    by U1's diagonal) into Err1, each spread over the block's later steps."""
+    for i in range(a, b):
+        w = W1[i]
+        q = torch.clamp(torch.round(w / scale) + zero, 0, maxq)
+        Q1[i] = q.to(torch.uint8)
+        err = (w - scale * (q - zero)) / U1[i, i]
+        W1[i + 1:].addr_(U1[i, i + 1:], err, alpha=-1)  # spread the error over the block's later columns
+        Err1[i] = err
+
+
+def _columns_cpp(W1, U1, scale, zero, maxq, a, b, Q1, Err1):
+    """_columns_torch in our C++ (gptq_columns): the same operations per element, one call per group's run instead
+    of a dozen tensor ops per column."""
+    _cpp().gptq_columns(W1, U1, scale.float().contiguous(), zero.to(torch.int32).contiguous(), maxq, a, b, Q1, Err1)
+
+
+def _cpp():
+    from modeling.ext import kernels
+
+    k = kernels()
+    return k if k is not None and hasattr(k, "gptq_columns") else None
 
 
 def hessian_factor(H, group_size: int, order: str, damp_percent: float = 0.01, name: str = "linear"):

@@ -729,6 +729,68 @@ void q4n_dequant(torch::Tensor w, torch::Tensor s, torch::Tensor z, int64_t grou
   });
 }
 
+// ---- GPTQ's column loop (quant/gptq.py gptq_quantize_weight) ----
+// Steps a .. b of a block w (B, n) fp32, whose rows are W's columns in the order GPTQ quantizes them (n: W's output
+// rows), with one group's scale and zero point (n): each step's codes into q (B, n), its error divided by U's
+// diagonal into e (B, n), and that error spread over the block's later steps through u (B, B), the upper Cholesky
+// factor of H^-1. The torch loop's operations per element in its order (round half to even; the update fused, as
+// torch's addr_ does it: the same codes bit for bit);
+// every output row is independent, so each thread takes slices of 256 of them through all the steps.
+void gptq_columns(torch::Tensor w, torch::Tensor u, torch::Tensor scale, torch::Tensor zero, int64_t maxq, int64_t a,
+                  int64_t b, torch::Tensor q, torch::Tensor e) {
+  const int64_t B = w.size(0), n = w.size(1);
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == torch::kFloat && w.is_contiguous() && e.sizes() == w.sizes() &&
+              e.scalar_type() == torch::kFloat && e.is_contiguous() && q.sizes() == w.sizes() &&
+              q.scalar_type() == torch::kByte && q.is_contiguous(), "gptq_columns: w, e (B, n) fp32, q (B, n) uint8");
+  TORCH_CHECK(u.dim() == 2 && u.size(0) == B && u.size(1) == B && u.scalar_type() == torch::kFloat && u.is_contiguous(),
+              "gptq_columns: u (B, B) fp32 contiguous");
+  TORCH_CHECK(scale.numel() == n && scale.scalar_type() == torch::kFloat && scale.is_contiguous() && zero.numel() == n &&
+              zero.scalar_type() == torch::kInt && zero.is_contiguous() && 0 <= a && a <= b && b <= B && maxq < 256,
+              "gptq_columns: scale fp32 (n), zero int32 (n), 0 <= a <= b <= B");
+  float* wp = w.data_ptr<float>();
+  float* ep = e.data_ptr<float>();
+  uint8_t* qp = q.data_ptr<uint8_t>();
+  const float* up = u.data_ptr<float>();
+  const float* sp = scale.data_ptr<float>();
+  const int32_t* zp = zero.data_ptr<int32_t>();
+  const float fmax = static_cast<float>(maxq);
+  at::parallel_for(0, n, 256, [&](int64_t j0, int64_t j1) {
+    std::vector<float> zf(j1 - j0);
+    for (int64_t j = j0; j < j1; ++j) zf[j - j0] = static_cast<float>(zp[j]);
+    for (int64_t c0 = j0; c0 < j1; c0 += 256) {
+      const int64_t c1 = std::min(c0 + 256, j1);
+      for (int64_t i = a; i < b; ++i) {
+        const float d = up[i * B + i];
+        const float* wi = wp + i * n;
+        float* ei = ep + i * n;
+        const __m256 vd = _mm256_set1_ps(d), vmax = _mm256_set1_ps(fmax);
+        int64_t j = c0;
+        for (; j + 8 <= c1; j += 8) {
+          const __m256 x = _mm256_loadu_ps(wi + j), s = _mm256_loadu_ps(sp + j), z = _mm256_loadu_ps(zf.data() + j - j0);
+          __m256 c = _mm256_add_ps(_mm256_round_ps(_mm256_div_ps(x, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
+          c = _mm256_min_ps(_mm256_max_ps(c, _mm256_setzero_ps()), vmax);
+          const __m128i c32 = _mm_packs_epi32(_mm256_castsi256_si128(_mm256_cvtps_epi32(c)), _mm256_extracti128_si256(_mm256_cvtps_epi32(c), 1));
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(qp + i * n + j), _mm_packus_epi16(c32, c32));
+          _mm256_storeu_ps(ei + j, _mm256_div_ps(_mm256_sub_ps(x, _mm256_mul_ps(s, _mm256_sub_ps(c, z))), vd));
+        }
+        for (; j < c1; ++j) {
+          const float z = zf[j - j0];
+          const float c = std::min(std::max(std::nearbyint(wi[j] / sp[j]) + z, 0.f), fmax);
+          qp[i * n + j] = static_cast<uint8_t>(c);
+          ei[j] = (wi[j] - sp[j] * (c - z)) / d;
+        }
+        for (int64_t k = i + 1; k < B; ++k) {  // w_k - u_ik e, fused as torch's addr_ does it
+          const __m256 uk = _mm256_set1_ps(up[i * B + k]);
+          float* wk = wp + k * n;
+          int64_t j = c0;
+          for (; j + 8 <= c1; j += 8) _mm256_storeu_ps(wk + j, _mm256_fnmadd_ps(uk, _mm256_loadu_ps(ei + j), _mm256_loadu_ps(wk + j)));
+          for (; j < c1; ++j) wk[j] = std::fma(-up[i * B + k], ei[j], wk[j]);
+        }
+      }
+    }
+  });
+}
+
 // ---- GPTQ's Hessian on AMX: S += X^T X for bf16 X, fp32 sums ----
 // The products of bf16 values are exact in fp32, so this is the fp32 GEMM's arithmetic on the same numbers but for the
 // order of the sums. X (R, n) is first copied into tiles (zero rows pad R to a multiple of 32): for column tile t (16
@@ -873,6 +935,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("q8_mm", &q8_mm, "int8 per-channel weights x int8-quantized activations (+ bias; fp32 or bf16 out)",
         py::arg("x"), py::arg("w"), py::arg("s"), py::arg("bias") = py::none(), py::arg("bf16_out") = false);
   m.def("bf16_mm", &bf16_mm, "bf16 weights x fp32 activations, for a few rows");
+  m.def("gptq_columns", &gptq_columns, "GPTQ's column loop over steps a .. b of a block, one group's scale and zero");
   m.def("gram_bf16", &gram_bf16, "S += x^T x for bf16 x (R, n) on AMX (S: the 32 x 32 blocks on and above the diagonal)");
   m.def("gram_unpack", &gram_unpack, "H (n, n) = scale * S for gram_bf16's S");
   m.def("amx_bf16", &amx_bf16_supported, "whether this CPU and OS run AMX-BF16 tiles (gram_bf16)");

@@ -4,6 +4,8 @@ GPTQ takes per block of the full-size model (random weights; values do not chang
 
     python benchmarks/bench_gptq.py                  # -> benchmarks/results/gptq_quality.md
     python benchmarks/bench_gptq.py --skip-full-size
+    python benchmarks/bench_gptq.py --full-size-only [--kernels-ab 2]   # one full-size block; with --kernels-ab,
+        # N pairs of runs alternating our C++ GPTQ kernels (AMX Hessians, column loop) on and off
 """
 
 import argparse
@@ -44,11 +46,19 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-full-size", action="store_true")
     p.add_argument("--full-size-only", action="store_true", help="print the full-size timing, write no report")
+    p.add_argument("--kernels-ab", type=int, default=0, metavar="N",
+                   help="with --full-size-only: N pairs of runs, our C++ GPTQ kernels on / off (quant.gptq.CPP)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_quality"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.full_size_only:
-        print(full_size_block_seconds(args))
+        from quant import gptq
+
+        for cpp in [True, False] * args.kernels_ab or [True]:
+            gptq.CPP = cpp
+            secs, head, rss, _ = full_size_block_seconds(args)
+            print(f"our GPTQ kernels {'on ' if cpp else 'off'}: block {secs:.1f} s, lm_head {head:.1f} s, "
+                  f"peak RSS so far {rss:.2f} GB", flush=True)
         return
     base = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.bfloat16)
     tok = base.tokenizer

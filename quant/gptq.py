@@ -42,20 +42,16 @@ class Hessian:
     and above the diagonal, scaled by 2/n when H is first read (later inputs take the fp32 path).
     """
 
-    AMX = True  # tests and benchmarks turn it off to compare with the fp32 GEMMs
-
     def __init__(self, in_features: int, device=None, block: int = 1024):
         self.in_features, self.device = in_features, device
         self._H = self._S = None
         self.n, self.block = 0, block if in_features >= 2 * block else in_features
 
     def _amx(self, x) -> bool:
-        if not (self.AMX and x.dtype == torch.bfloat16 and x.device.type == "cpu" and self.in_features % 32 == 0):
+        if not (x.dtype == torch.bfloat16 and x.device.type == "cpu" and self.in_features % 32 == 0):
             return False
-        from modeling.ext import kernels
-
-        k = kernels()
-        return k is not None and hasattr(k, "amx_bf16") and k.amx_bf16()
+        k = _cpp()
+        return k is not None and k.amx_bf16()
 
     def add(self, x: torch.Tensor):
         x = x.reshape(-1, x.shape[-1])
@@ -68,9 +64,7 @@ class Hessian:
         if self._S is not None:
             if x.dtype != torch.bfloat16:
                 raise ValueError(f"Hessian: bf16 inputs so far, now {x.dtype}")
-            from modeling.ext import kernels
-
-            kernels().gram_bf16(self._S, x)
+            _cpp().gram_bf16(self._S, x)
             self.n += x.shape[0]
             return
         x = x.float()
@@ -85,10 +79,8 @@ class Hessian:
     @property
     def H(self) -> torch.Tensor:
         if self._S is not None:
-            from modeling.ext import kernels
-
             self._H = torch.empty(self.in_features, self.in_features)
-            kernels().gram_unpack(self._S, self._H, 2 / self.n)
+            _cpp().gram_unpack(self._S, self._H, 2 / self.n)
             self._S = None
             return self._H
         if self._H is None:  # no inputs
@@ -227,11 +219,16 @@ def _columns_cpp(W1, U1, scale, zero, maxq, a, b, Q1, Err1):
     _cpp().gptq_columns(W1, U1, scale.float().contiguous(), zero.to(torch.int32).contiguous(), maxq, a, b, Q1, Err1)
 
 
+CPP = True  # our C++ for GPTQ on CPU (AMX Hessians, the column loop); tests and benchmarks turn it off to compare
+
+
 def _cpp():
+    """Our compiled CPU kernels where CPP is on and they could be built, else None (torch ops then)."""
+    if not CPP:
+        return None
     from modeling.ext import kernels
 
-    k = kernels()
-    return k if k is not None and hasattr(k, "gptq_columns") else None
+    return kernels()
 
 
 def hessian_factor(H, group_size: int, order: str, damp_percent: float = 0.01, name: str = "linear"):

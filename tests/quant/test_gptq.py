@@ -73,16 +73,14 @@ def test_wide_hessians_accumulate_the_upper_blocks_and_mirror_them():
 def test_amx_hessian_of_bf16_inputs_is_the_fp32_one(rows, n, monkeypatch):
     """bf16 inputs on AMX (gram_bf16: 32 x 32 blocks on and above the diagonal, rows padded to 32): the exact
     products summed in fp32, so within fp32 rounding of 2/n X^T X in float64 and of the fp32 GEMMs' H."""
-    from modeling.ext import kernels
-
-    k = kernels()
+    k = gptq._cpp()
     if k is None or not k.amx_bf16():
         pytest.skip("this CPU has no AMX-BF16 (or our kernels are off)")
     X = (torch.randn(rows, n, generator=torch.Generator().manual_seed(3)) * torch.linspace(0.1, 4, n)).bfloat16()
     ref = 2 * X.double().t() @ X.double() / rows
     got = {}
     for amx in (True, False):
-        monkeypatch.setattr(Hessian, "AMX", amx)
+        monkeypatch.setattr(gptq, "CPP", amx)
         h = Hessian(n, block=32)
         for part in X.split(128):
             h.add(part)
@@ -93,7 +91,7 @@ def test_amx_hessian_of_bf16_inputs_is_the_fp32_one(rows, n, monkeypatch):
         assert ((H.double() - ref).abs().max() / ref.abs().max()) < 2e-6, amx
     # a later input goes on in fp32 from the H that was read
     h = Hessian(n)
-    monkeypatch.setattr(Hessian, "AMX", True)
+    monkeypatch.setattr(gptq, "CPP", True)
     h.add(X[:rows // 2])
     _ = h.H
     h.add(X[rows // 2:])
@@ -116,8 +114,7 @@ def test_cpp_column_loop_gives_the_torch_loops_codes(out_f, in_f, group_size, or
     h.add(X)
     got = {}
     for cpp in (True, False):
-        if not cpp:
-            monkeypatch.setattr(gptq, "_cpp", lambda: None)
+        monkeypatch.setattr(gptq, "CPP", cpp)
         got[cpp] = gptq_quantize_weight(W, h.H, 4, group_size, True, static_groups=static, order=order, clip=clip)
     for a, b in zip(got[True], got[False]):
         assert torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b

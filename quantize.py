@@ -49,6 +49,8 @@ def parse_args(argv=None):
                    help="also quantize an untied lm_head (default: on for int4)")
     p.add_argument("--lm-head-bits", type=int, choices=[4, 8], default=None,
                    help="bits of the quantized lm_head (default: --bits; 8 = per channel)")
+    p.add_argument("--lm-head-group-size", type=int, default=None, metavar="N",
+                   help="group size of the quantized lm_head (default: the blocks' for int4, -1 = per channel for int8)")
     p.add_argument("--calibration", default="bundled", help="bundled | folder | glob | file | hub:NAME")
     p.add_argument("--n-samples", type=int, default=128)
     p.add_argument("--seq-len", type=int, default=512)
@@ -77,7 +79,7 @@ def parse_args(argv=None):
                                   order=args.order, act_order=args.act_order, clip=args.clip,
                                   static_groups=args.static_groups,
                                   damp_percent=args.damp_percent, lm_head=args.lm_head,
-                                  lm_head_bits=args.lm_head_bits)
+                                  lm_head_bits=args.lm_head_bits, lm_head_group_size=args.lm_head_group_size)
     except ValueError as e:
         p.error(str(e))
     return args
@@ -170,7 +172,7 @@ def run(args) -> int:
     else:
         setting = " clip search" if c.clip and c.method == "rtn" else ""
     what = f"{c.method} int{c.bits} group {c.group_size}{setting}{' asym' if not c.sym else ''}" \
-           f"{(' +lm_head' + (f' int{c.lm_head_bits}' if c.lm_head_bits != c.bits else '')) if c.lm_head else ''}"
+           f"{f' +lm_head int{c.lm_head_bits} group {c.lm_head_group_size}' if c.lm_head else ''}"
     print(f"{what}: {args.out}\n"
           f"  weights {src_bytes / 1e6:.1f} MB -> {out_bytes / 1e6:.1f} MB ({out_bytes / params:.2f} bytes/parameter, "
           f"{src_bytes / out_bytes:.1f}x smaller)\n"

@@ -13,7 +13,8 @@ loaders read our folders:
 Each quantized Linear's tensors are the GPTQ v1 ones (see quant.primitives). `meta.choices` records the
 setting GPTQ kept for each Linear (with order "auto" they differ). The per-layer choice never picks
 act-order, so g_idx stays in column order and desc_act false holds for every layer: no per-module
-override is needed for them. An lm_head with other bits (--lm-head-bits 8) is told apart the GPTQModel way:
+override is needed for them. An lm_head with other bits or groups than the blocks (--lm-head-bits 8,
+--lm-head-group-size 32) is told apart the GPTQModel way:
      "dynamic": {"+:^lm_head$": {"bits": 8, "group_size": -1}}
 """
 
@@ -47,8 +48,8 @@ def quantization_config(config: QuantConfig) -> dict:
         "modules_in_block_to_quantize": [[m] for m in config.modules],
         "meta": {**meta, "order": config.order, "clip": config.clip},
     }
-    if config.lm_head and config.lm_head_bits != config.bits:  # GPTQModel's per-module override
-        head = config.for_lm_head()
+    head = config.for_lm_head()
+    if config.lm_head and head is not config:  # GPTQModel's per-module override
         out["dynamic"] = {"+:^lm_head$": {"bits": head.bits, "group_size": head.group_size}}
     if config.choices:  # what GPTQ kept per Linear (every choice but act-order keeps g_idx in column order)
         out["meta"]["choices"] = dict(config.choices)
@@ -95,7 +96,8 @@ def quant_config_from_dict(d: dict, where: str = "config.json") -> QuantConfig:
                            order=order if order in ORDERS else "columns", clip=meta.get("clip", False),
                            static_groups=bool(d.get("static_groups", False)),
                            damp_percent=float(d.get("damp_percent", 0.01)), modules=flat,
-                           lm_head=bool(d.get("lm_head", False)), lm_head_bits=head.get("bits"),
+                           lm_head=bool(d.get("lm_head", False)), lm_head_bits=head.get("bits", int(d["bits"])),
+                           lm_head_group_size=head.get("group_size", int(d.get("group_size", 128))),
                            choices=choices if isinstance(choices, dict) else None)
     except KeyError as e:
         raise ValueError(f"{where}: quantization_config has no {e.args[0]!r}") from None

@@ -95,7 +95,7 @@ def test_auto_order_and_an_int8_lm_head_are_written_down(tiny_path, tmp_path, ca
     capsys.readouterr()
     assert quantize.main([tiny_path, "--out", out, "--order", "auto", "--lm-head-bits", "8", *FAST]) == 0
     err = capsys.readouterr().err
-    assert "gptq int4 group 128 auto (order and clip search chosen per layer) +lm_head int8" in err
+    assert "gptq int4 group 128 auto (order and clip search chosen per layer) +lm_head int8 group -1" in err
     m = re.search(r"output error of the block Linears: median ([\d.e+-]+), worst ([\d.e+-]+) \(transformer\.h\.\d\."
                   r"[a-z_.]+\); lm_head ([\d.e+-]+)", err)
     assert m and 0 < float(m.group(1)) <= float(m.group(2)) < 0.2 and 0 < float(m.group(3)) < 0.01, err

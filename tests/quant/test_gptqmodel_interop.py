@@ -70,6 +70,7 @@ def test_gptqmodel_checkpoint_loads_in_ours(tiny_path, tmp_path, monkeypatch, sy
 
 @pytest.mark.parametrize("kw", [dict(bits=4, lm_head=True), dict(bits=4, lm_head=False), dict(bits=8, group_size=-1),
                                 dict(bits=4, lm_head=True, lm_head_bits=8),  # a `dynamic` override
+                                dict(bits=4, lm_head=True, lm_head_group_size=32),  # another group size, the same way
                                 dict(method="gptq", bits=4, order="group-aware")])  # g_idx in column order
 def test_our_checkpoint_loads_in_gptqmodel(tiny_path, tmp_path, kw):
     model = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)

@@ -13,7 +13,8 @@ X = torch.randint(0, 2000, (2, 40), generator=torch.Generator().manual_seed(0))
 
 
 @pytest.mark.parametrize("kw", [dict(bits=4), dict(bits=4, group_size=-1, sym=False, lm_head=False),
-                                dict(bits=8, group_size=-1, lm_head=True), dict(bits=8, group_size=64)])
+                                dict(bits=8, group_size=-1, lm_head=True), dict(bits=8, group_size=64),
+                                dict(bits=4, lm_head_group_size=32)])
 def test_save_load_same_logits_and_tokens(tiny_path, tmp_path, kw):
     model = quantize_(SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16), QuantConfig(method="rtn", **kw))
     model.save_pretrained(str(tmp_path / "q"))
@@ -23,6 +24,11 @@ def test_save_load_same_logits_and_tokens(tiny_path, tmp_path, kw):
     layers = [m for m in loaded.modules() if isinstance(m, GPTQLinear)]
     assert len(layers) == 4 * 4 + bool(model.quant_config.lm_head)
     assert all(m.kernel == model.transformer.h[0].mlp.c_fc.kernel for m in layers)
+    head = model.quant_config.for_lm_head()  # a `dynamic` override where its bits or groups differ from the blocks'
+    assert head.group_size == kw.get("lm_head_group_size", model.quant_config.group_size)
+    assert ("dynamic" in qc) == (model.quant_config.lm_head and head is not model.quant_config)
+    if model.quant_config.lm_head:
+        assert (loaded.lm_head.bits, loaded.lm_head.group_size) == (head.bits, head.group_size)
     with torch.inference_mode():
         assert torch.equal(model(X).logits, loaded(X).logits)
     assert torch.equal(model.generate(X[:1], max_new_tokens=12), loaded.generate(X[:1], max_new_tokens=12))

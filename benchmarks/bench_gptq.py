@@ -4,6 +4,7 @@ GPTQ takes per block of the full-size model (random weights; values do not chang
 
     python benchmarks/bench_gptq.py                  # -> benchmarks/results/gptq_quality.md
     python benchmarks/bench_gptq.py --skip-full-size
+    python benchmarks/bench_gptq.py --lm-head-seeds 4   # -> benchmarks/results/gptq_lm_head.md
     python benchmarks/bench_gptq.py --full-size-only [--kernels-ab 2]   # one full-size block; with --kernels-ab,
         # N pairs of runs alternating our C++ GPTQ kernels (AMX Hessians, column loop) on and off
 """
@@ -48,6 +49,8 @@ def main():
     p.add_argument("--full-size-only", action="store_true", help="print the full-size timing, write no report")
     p.add_argument("--kernels-ab", type=int, default=0, metavar="N",
                    help="with --full-size-only: N pairs of runs, our C++ GPTQ kernels on / off (quant.gptq.CPP)")
+    p.add_argument("--lm-head-seeds", type=int, default=0, metavar="N",
+                   help="only the lm_head settings over N calibration seeds (fp32, no FIM, 128 x 512 tokens)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_quality"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,6 +62,9 @@ def main():
             secs, head, rss, _ = full_size_block_seconds(args)
             print(f"our GPTQ kernels {'on ' if cpp else 'off'}: block {secs:.1f} s, lm_head {head:.1f} s, "
                   f"peak RSS so far {rss:.2f} GB", flush=True)
+        return
+    if args.lm_head_seeds:
+        lm_head_seeds(args)
         return
     base = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.bfloat16)
     tok = base.tokenizer
@@ -92,6 +98,38 @@ def main():
                       f"{model_gb:.2f} GB of weights: for the whole model about {full_gb + rss - model_gb:.1f} GB "
                       f"({rss - model_gb:.1f} GB over its {full_gb:.1f} GB of bf16 weights)."]
     save_report(args.out, lines, rows)
+
+
+LM_HEAD = {"not quantized": dict(lm_head=False), "int4 g128 (default)": {},
+           "int4 g32 (--lm-head-group-size 32)": dict(lm_head_group_size=32), "int8 (--lm-head-bits 8)": dict(lm_head_bits=8)}
+
+
+def lm_head_seeds(args):
+    """What quantizing the lm_head costs on the fixture, per calibration seed: the blocks' default GPTQ int4 g128 in
+    fp32 (the setting of test_default_int4_is_under_gptqmodels_default_on_the_fixture), lm_head as LM_HEAD says."""
+    base = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.float32)
+    held_out = cd.eval_blocks(base.tokenizer, "heldout", args.seq_len)
+    ref = perplexity(base, held_out)
+    seeds = list(range(args.lm_head_seeds))
+    deltas = {name: [] for name in LM_HEAD}
+    for seed in seeds:
+        cal = cd.calibration_blocks(base.tokenizer, "bundled", args.n_samples, args.seq_len, fim_rate=0.0, seed=seed)
+        for name, kw in LM_HEAD.items():
+            model = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.float32)
+            quantize_(model, QuantConfig(method="gptq", bits=4, **kw), calibration=cal)
+            deltas[name].append(100 * (perplexity(model, held_out) / ref - 1))
+            print(name, seed, f"{deltas[name][-1]:+.2f}%", file=sys.stderr)
+    mean = {k: sum(v) / len(v) for k, v in deltas.items()}
+    none = mean["not quantized"]
+    lines = [f"The fixture in fp32, GPTQ int4 g128 (defaults) on {args.n_samples} x {args.seq_len} tokens of the bundled "
+             f"corpus without FIM per calibration seed, the lm_head as the row says; perplexity delta on "
+             f"{held_out.numel()} held-out tokens; torch {torch.__version__}, {args.threads} threads.", "",
+             "| lm_head | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | its cost (mean) |",
+             "|---|" + "---|" * (len(seeds) + 2)]
+    for name, v in deltas.items():
+        cost = "–" if name == "not quantized" else f"{mean[name] - none:.2f} point"
+        lines.append(f"| {name} | " + " | ".join(f"{d:+.2f}%" for d in v) + f" | {mean[name]:+.2f}% | {cost} |")
+    save_report(os.path.join(ROOT, "benchmarks", "results", "gptq_lm_head"), lines, [dict(deltas=deltas)])
 
 
 def bf16_params(c) -> int:

@@ -1,7 +1,8 @@
 // Weight-only int4 / int8 matrix products for x86 CPUs with AVX2 (llama.cpp's scheme), and int4 for CPUs with
 // AVX-512 VNNI / AMX in a layout of its own (q4n_mm, further down): the activations
 // are quantized to int8 in blocks of 32 columns, and each block's dot product with the weight codes is an
-// integer one (_mm256_maddubs_epi16), scaled once per block. Built by modeling/ext.py on first use.
+// integer one (_mm256_maddubs_epi16), scaled once per block. Built by modeling/ext.py on first use. Further down,
+// GPTQ's helpers (quant/gptq.py, quant/primitives.py): the clip search, the column loop, Hessians on AMX.
 //
 // Layouts (made by quant/backends.py from the GPTQ tensors):
 //   q4 uint8 (N, K/2): for each output row, K/32 blocks of 16 bytes; byte j of a block holds the codes of

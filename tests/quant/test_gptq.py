@@ -85,7 +85,7 @@ def test_amx_hessian_of_bf16_inputs_is_the_fp32_one(rows, n, monkeypatch):
         for part in X.split(128):
             h.add(part)
         got[amx] = h.H
-        assert (h._S is None) == True and h.n == rows  # the blocks are freed once H is read
+        assert h._S is None and h.n == rows  # the blocks are freed once H is read
     assert torch.equal(got[True], got[True].t())
     for amx, H in got.items():
         assert ((H.double() - ref).abs().max() / ref.abs().max()) < 2e-6, amx

@@ -169,7 +169,12 @@ class MLP(nn.Module):
         self.approximate = "tanh" if config.activation_function in TANH_GELUS else "none"
 
     def forward(self, x):
-        return self.c_proj(F.gelu(self.c_fc(x), approximate=self.approximate))
+        h = self.c_fc(x)
+        if self.approximate == "tanh" and h.dtype == torch.bfloat16 and h.device.type == "cpu" and h.is_contiguous() \
+                and not (torch.is_grad_enabled() and h.requires_grad) and ext.kernels() is not None:
+            ext.kernels().gelu_tanh_(h)  # in place, 2x torch's speed; the same bf16 values for x >= -2, closer below
+            return self.c_proj(h)
+        return self.c_proj(F.gelu(h, approximate=self.approximate))
 
 
 class Block(nn.Module):

@@ -87,6 +87,7 @@ class Backend(nn.Module):
     readable = False  # the layout gives the codes back
     fused = False  # forward_biased() adds the bias and writes the activation dtype itself (our CPU kernels)
     graph_safe = True  # its CUDA forward can be captured in a CUDA graph (modeling/decode.py)
+    long_bias = False  # long_forward(x, bias) adds the bias inside its GEMM
 
     @classmethod
     def fits(cls, c: Codes, device: torch.device, dtype: torch.dtype, uniform: bool) -> bool:
@@ -113,7 +114,7 @@ class Avx2Int4(Backend):
     """Codes uint8 (N, K/2) in blocks of 32 columns: byte j of a block holds columns j (low nibble) and j + 16
     (high nibble); the stored fp16 scale s and the zero point z (uint8) per (row, group): a weight is s * (q - z)."""
 
-    name, readable, fused = "avx2-int4", True, True
+    name, readable, fused, long_bias = "avx2-int4", True, True, True
     mm, dequant = "q4_mm", "q4_dequant"  # its kernels in modeling/csrc
 
     @classmethod
@@ -147,11 +148,11 @@ class Avx2Int4(Backend):
     def long_rows(self, fp32_gemm):
         return (DEQUANT_MIN_ROWS_FP32 if fp32_gemm else DEQUANT_MIN_ROWS)[self.name]
 
-    def long_forward(self, x):
+    def long_forward(self, x, bias=None):
         def fill(n0, n1, w):  # s * (q - z) rounded once to x's dtype
             getattr(ext.kernels(), self.dequant)(self.w4, self.s, self.z, self.group, n0, w)
 
-        return linear_in_chunks(x, self.w4.shape[0], fill)
+        return linear_in_chunks(x, self.w4.shape[0], fill, bias)
 
 
 class Avx512Int4(Avx2Int4):

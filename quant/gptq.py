@@ -258,48 +258,70 @@ def _inverse_cholesky(H, damp_percent, name, max_tries: int = 6):
     """Upper Cholesky factor U of H^-1 (H^-1 = U^T U, what the column updates use), damping H by damp_percent
     of its mean diagonal; the damping grows tenfold while H is not positive definite.
 
-    One factorization and one triangular solve instead of three factorizations: with J the order-reversing
-    permutation and J H J = L L^T, H = R R^T for the upper triangular R = J L J, so H^-1 = (R^-1)^T R^-1
-    and U = R^-1 = J L^-1 J.
+    One factorization and one triangular inverse, both in place in one copy of H (peak: H and one more n x n,
+    268 MB each for mlp.c_proj, where LAPACK's factor, its flipped copies and an inverse held four): H = R R^T
+    with R upper (a Cholesky from the last row up), so H^-1 = R^-T R^-1 and U = R^-1.
     """
     mean_diag = torch.mean(torch.diag(H))
-    n = H.shape[0]
-    idx = torch.arange(n, device=H.device)
     damp = damp_percent
     for _ in range(max_tries):
-        Hd = H.flip(0, 1)  # J H J (a copy)
-        Hd[idx, idx] += damp * mean_diag
-        L, info = torch.linalg.cholesky_ex(Hd)
-        del Hd  # peak: H and three more n x n matrices (268 MB each for mlp.c_proj)
-        if info == 0:
-            Linv = _lower_inverse(L)
-            del L
-            U = Linv.flip(0, 1)
-            del Linv
+        A = H.clone()
+        A.diagonal().add_(damp * mean_diag)
+        if _upper_cholesky_(A):
+            U = _upper_inverse_(A)
             if bool(torch.isfinite(torch.diag(U)).all()):
                 if damp != damp_percent:
                     log.warning("%s: Hessian not positive definite with damp %.3g; used %.3g", name, damp_percent, damp)
                 return U, damp
+        del A
         damp *= 10
     raise RuntimeError(f"{name}: GPTQ Hessian is not positive definite even with damp_percent={damp / 10:g}; "
                        f"calibrate on more or longer samples")
 
 
-def _lower_inverse(L: torch.Tensor, out: torch.Tensor | None = None, leaf: int = 256) -> torch.Tensor:
-    """L^-1 for a lower triangular L, by halves ([[A, 0], [C, D]]^-1 = [[A^-1, 0], [-D^-1 C A^-1, D^-1]]), written
-    into `out` (zeros): matrix products do the work, a third of the arithmetic of a solve against the identity."""
-    n = L.shape[0]
-    if out is None:
-        out = torch.zeros_like(L)
-    if n <= leaf:
-        out.copy_(torch.linalg.solve_triangular(L, torch.eye(n, device=L.device, dtype=L.dtype), upper=False))
-        return out
-    h = n // 2
-    Ai = _lower_inverse(L[:h, :h], out[:h, :h], leaf)
-    Di = _lower_inverse(L[h:, h:], out[h:, h:], leaf)
-    torch.mm(Di, L[h:, :h] @ Ai, out=out[h:, :h])
-    out[h:, :h].neg_()
-    return out
+FACTOR_BLOCK = 256  # rows per block of the in-place factorizations: GEMMs of (n x 256) @ (256 x 256) do the work
+
+
+def _upper_cholesky_(A: torch.Tensor, b: int = FACTOR_BLOCK) -> bool:
+    """In place: a symmetric positive definite A (its upper triangle is read) becomes the upper triangular R with
+    A = R R^T, zeros below the diagonal. Blocked, from the last block up: with A = [[P, Q], [Q^T, D]], D = R22 R22^T
+    (LAPACK's lower factor of D reversed), R12 = Q R22^-T, and P - R12 R12^T is factored the same way (only its
+    blocks on and above the diagonal updated). False, A spoilt, when A is not positive definite."""
+    n = A.shape[0]
+    starts = range(0, n, b)
+    for s in reversed(starts):
+        e = min(s + b, n)
+        L, info = torch.linalg.cholesky_ex(A[s:e, s:e].flip(0, 1))  # reads D's upper triangle (flipped: lower)
+        if info != 0 or not bool(torch.isfinite(L.diagonal()).all()):
+            return False
+        R = L.flip(0, 1)  # upper, R R^T = D
+        A[s:e, s:e] = R
+        A[s:e, :s] = 0
+        if s == 0:
+            break
+        X = torch.linalg.solve_triangular(R.t(), A[:s, s:e], upper=False, left=False)  # X R^T = Q
+        A[:s, s:e] = X
+        for t in range(0, s, b):
+            A[:t + b, t:t + b].addmm_(X[:t + b], X[t:t + b].t(), alpha=-1)
+    return True
+
+
+def _upper_inverse_(A: torch.Tensor, b: int = FACTOR_BLOCK) -> torch.Tensor:
+    """In place: an upper triangular A (zeros below the diagonal) becomes A^-1, a block column at a time from the
+    left ([[U11, -U11 R12 Ukk], [0, Ukk]] with U11 the inverse already in place and Ukk the diagonal block's);
+    products with U11 skip its zero blocks."""
+    n = A.shape[0]
+    for s in range(0, n, b):
+        e = min(s + b, n)
+        Ukk = torch.linalg.solve_triangular(A[s:e, s:e], torch.eye(e - s, dtype=A.dtype, device=A.device), upper=True)
+        if s > 0:
+            T = torch.zeros(s, e - s, dtype=A.dtype, device=A.device)
+            for t in range(0, s, b):
+                T[:t + b].addmm_(A[:t + b, t:t + b], A[t:t + b, s:e])
+            A[:s, s:e] = T @ Ukk
+            A[:s, s:e].neg_()
+        A[s:e, s:e] = Ukk
+    return A
 
 
 # -- the whole model ---------------------------------------------------------------------------------
@@ -365,8 +387,8 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
                 block.to(model.device)
         if config.lm_head:  # an untied copy, calibrated on the final hidden states
             hess = Hessian(model.config.n_embd, device)
-            for x in xs:
-                hess.add(model.final_norm(x.to(model.device)).to(device))
+            while xs:  # each batch freed once counted: the lm_head's GPTQ runs without them
+                hess.add(model.final_norm(xs.pop(0).to(model.device)).to(device))
             head = config.for_lm_head()
             lm_head, errors["lm_head"] = _gptq_linear(model.lm_head, hess.H, head, dtype, "lm_head")
             if head is not config and head.choices:
@@ -378,9 +400,10 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
 
 def _block_sequentially(block, xs, names, quantize, device, dtype):
     """True sequential GPTQ of one block: its Linears `names` one at a time in execution order, each calibrated
-    on the inputs it gets once every Linear before it is quantized; returns the block's outputs for `xs`.
+    on the inputs it gets once every Linear before it is quantized; returns the block's outputs for `xs` (in xs).
 
-    Each pass over the batches runs the block up to the next Linear's input. A submodule whose Linears are
+    Each pass over the batches runs the block up to the next Linear's input; the last one writes the outputs over
+    the inputs in `xs`, batch by batch. A submodule whose Linears are
     all quantized gives the same outputs in every later pass, so they are recorded the first time it runs
     and replayed after (attn.c_attn, then the whole attention): every Linear and the attention run once or
     twice per block instead of up to five times, with the same numbers.
@@ -413,13 +436,13 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
             hess = Hessian(block.get_submodule(target).in_features, device)
             hooks.append(block.get_submodule(target).register_forward_pre_hook(
                 lambda mod, inp: _stop(hess.add(inp[0]))))
-        outs = []
         try:
-            for x in xs:
+            for k in range(len(xs)):
                 try:
-                    outs.append(block(x.to(device), None, None, dtype).cpu())
+                    out = block(xs[k].to(device), None, None, dtype).cpu()
                 except _StopForward:  # the rest of the block is not needed for this Linear's inputs
-                    pass
+                    continue
+                xs[k] = out  # the last pass: the block's outputs take their inputs' place (512 MB not held twice)
         finally:
             for h in hooks:
                 h.remove()
@@ -427,7 +450,7 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
                 set_module(block, m, mod)
         records.update({m: out for m, out in seen.items() if len(out) == len(xs)})
         if target is None:
-            return outs
+            return xs
         quantize(target, hess.H)
         done.add(target)
         del hess

@@ -141,6 +141,7 @@ class GPTQLinear(QuantLinear):
         self.bias_f = None if self.bias is None else self.bias.float()  # for kernels that add it (fused)
         # long prompts: one GEMM in the activation dtype, or in fp32 where this CPU has no fast bf16 GEMM
         self.gemm_dtype = torch.float32 if dev.type == "cpu" and not backends.cpu_bf16_gemm_fast() else dtype
+        self.bias_g = None if self.bias is None else self.bias.to(self.gemm_dtype)
         small = N * K <= backends.DEQUANT_MAX_WEIGHTS  # the lm_head's scratch would be 200 MB
         self.gemm_from_rows = backend.long_rows(self.gemm_dtype != dtype) if small else float("inf")
         if backend.readable:
@@ -188,6 +189,9 @@ class GPTQLinear(QuantLinear):
         if self.perm is not None:
             x = x[:, self.perm]
         if x.shape[0] >= self.gemm_from_rows:  # many tokens: dequantize once, then one GEMM (faster than the kernel)
+            if self.backend.long_bias:  # the bias added by the GEMM, not by another pass over its output
+                y = self.backend.long_forward(x.to(self.gemm_dtype), self.bias_g).to(self.act_dtype)
+                return y.reshape(*shape[:-1], self.out_features)
             y = self.backend.long_forward(x.to(self.gemm_dtype))
         elif self.backend.fused:  # our CPU kernels (fp32 or bf16 activations) add the bias and write act_dtype
             y = self.backend.forward_biased(x.to(self.act_dtype), self.bias_f, self.act_dtype)

@@ -139,16 +139,23 @@ def quantize_int8_per_channel(w: torch.Tensor):
     return (q.to(torch.int16) - zero).to(torch.int8), scale[:, 0]
 
 
+PACK_CHUNK = 2**22  # codes packed at a time
+
+
 def pack_rows(codes: torch.Tensor, bits: int) -> torch.Tensor:
     """Pack unsigned codes [rows, cols] along rows into int32 [rows * bits / 32, cols], lowest bits first."""
     per = 32 // bits
     rows, cols = codes.shape
     if rows % per:
         raise ValueError(f"{rows} rows cannot be packed {per} per int32")
-    c = codes.to(torch.int64).reshape(rows // per, per, cols)
     shifts = (torch.arange(per, device=codes.device, dtype=torch.int64) * bits)[None, :, None]
-    packed = (c << shifts).sum(dim=1)  # < 2**32
-    return torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
+    out = torch.empty(rows // per, cols, dtype=torch.int32, device=codes.device)
+    step = max(1, PACK_CHUNK // rows)  # columns at a time: int64 temporaries of 32 MB, not 1.6 GB for the lm_head
+    for c0 in range(0, cols, step):
+        c = codes[:, c0:c0 + step].to(torch.int64).reshape(rows // per, per, -1)
+        packed = (c << shifts).sum(dim=1)  # < 2**32
+        out[:, c0:c0 + step] = torch.where(packed >= 2**31, packed - 2**32, packed)
+    return out
 
 
 def unpack_rows(packed: torch.Tensor, bits: int) -> torch.Tensor:

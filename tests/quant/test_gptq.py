@@ -120,14 +120,17 @@ def test_cpp_column_loop_gives_the_torch_loops_codes(out_f, in_f, group_size, or
         assert torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
 
 
-def test_inverse_cholesky_is_the_upper_factor_of_the_damped_inverse():
-    """One factorization of the reversed H and a blocked triangular inverse (leaves of 256 in 1024 columns)."""
-    _, X = correlated_layer(in_f=1024, rows=4096)
+@pytest.mark.parametrize("n", [1024, 1000])
+def test_inverse_cholesky_is_the_upper_factor_of_the_damped_inverse(n):
+    """The in-place blocked factorization (H = R R^T from the last block up) and inverse, blocks of 256 (1000: a
+    short last block), against float64's three factorizations; H itself left as it was."""
+    _, X = correlated_layer(in_f=n, rows=4096)
     H = 2 * X.t() @ X / len(X)
+    H0 = H.clone()
     U, damp = gptq._inverse_cholesky(H, 0.01, "layer")
-    Hd = H.double() + 0.01 * torch.diag(H).double().mean() * torch.eye(1024, dtype=torch.float64)
+    Hd = H.double() + 0.01 * torch.diag(H).double().mean() * torch.eye(n, dtype=torch.float64)
     ref = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(Hd)), upper=True)
-    assert damp == 0.01 and torch.equal(U, U.triu())
+    assert damp == 0.01 and torch.equal(U, U.triu()) and torch.equal(H, H0)
     assert ((U.double() - ref).norm() / ref.norm()) < 1e-5
 
 

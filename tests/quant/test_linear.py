@@ -164,7 +164,7 @@ def test_long_prompt_dequantize_gemm_matches_kernel(bits, group_size, sym, fast_
     assert m.gemm_from_rows == rows
     calls = []
     long_forward = m.backend.long_forward
-    monkeypatch.setattr(m.backend, "long_forward", lambda x: calls.append(1) or long_forward(x))
+    monkeypatch.setattr(m.backend, "long_forward", lambda x, *bias: calls.append(1) or long_forward(x, *bias))
     x = torch.randn(rows, 512, generator=torch.Generator().manual_seed(6)).to(torch.bfloat16)
     ref = x.float() @ m.dequantize().t() + m.bias.float()
     long_path = m(x).float()

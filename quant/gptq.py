@@ -242,10 +242,17 @@ def hessian_factor(H, group_size: int, order: str, damp_percent: float = 0.01, n
         H[dead, dead] = 1
     gs = H.shape[0] if group_size == -1 else group_size
     perm = column_order(torch.diag(H), gs, order)
-    if perm is not None:
-        H = H[perm][:, perm]
-    U, damp = _inverse_cholesky(H, damp_percent, name)
+    copy = None if perm is None else lambda: _permuted(H, perm)
+    U, damp = _inverse_cholesky(H, damp_percent, name, copy=copy)
     return perm, U, damp
+
+
+def _permuted(H, perm, rows: int = 512):
+    """H[perm][:, perm], a block of rows at a time: one new n x n matrix, not two (268 MB each for mlp.c_proj)."""
+    out = torch.empty_like(H)
+    for r in range(0, H.shape[0], rows):
+        out[r:r + rows] = H[perm[r:r + rows]][:, perm]
+    return out
 
 
 def output_error(W: torch.Tensor, Wq: torch.Tensor, H: torch.Tensor) -> float:
@@ -256,18 +263,19 @@ def output_error(W: torch.Tensor, Wq: torch.Tensor, H: torch.Tensor) -> float:
     return float(((D @ H) * D).sum())
 
 
-def _inverse_cholesky(H, damp_percent, name, max_tries: int = 6):
+def _inverse_cholesky(H, damp_percent, name, max_tries: int = 6, copy=None):
     """Upper Cholesky factor U of H^-1 (H^-1 = U^T U, what the column updates use), damping H by damp_percent
     of its mean diagonal; the damping grows tenfold while H is not positive definite.
 
     One factorization and one triangular inverse, both in place in one copy of H (peak: H and one more n x n,
     268 MB each for mlp.c_proj, where LAPACK's factor, its flipped copies and an inverse held four): H = R R^T
-    with R upper (a Cholesky from the last row up), so H^-1 = R^-T R^-1 and U = R^-1.
+    with R upper (a Cholesky from the last row up), so H^-1 = R^-T R^-1 and U = R^-1. `copy()` gives that copy
+    (default H.clone(); hessian_factor's: H in GPTQ's column order).
     """
     mean_diag = torch.mean(torch.diag(H))
     damp = damp_percent
     for _ in range(max_tries):
-        A = H.clone()
+        A = H.clone() if copy is None else copy()
         A.diagonal().add_(damp * mean_diag)
         if _upper_cholesky_(A):
             U = _upper_inverse_(A)

@@ -132,6 +132,8 @@ def test_inverse_cholesky_is_the_upper_factor_of_the_damped_inverse(n):
     ref = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(Hd)), upper=True)
     assert damp == 0.01 and torch.equal(U, U.triu()) and torch.equal(H, H0)
     assert ((U.double() - ref).norm() / ref.norm()) < 1e-5
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(gptq._permuted(H, perm, rows=300), H[perm][:, perm])  # the order's copy, by blocks of rows
 
 
 def test_group_aware_order_keeps_every_group_whole():

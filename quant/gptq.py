@@ -22,11 +22,12 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from modeling.cpu import lazy_zeros
+
 from .config import ORDERS
 from .modules import set_module
 from .primitives import clip_quant_params, dequantize_groupwise, group_count, quant_params
 from .serialization import release_freed_memory
-from modeling.cpu import lazy_zeros
 
 log = logging.getLogger(__name__)
 

@@ -329,8 +329,7 @@ def _upper_inverse_(A: torch.Tensor, b: int = FACTOR_BLOCK) -> torch.Tensor:
             T = torch.zeros(s, e - s, dtype=A.dtype, device=A.device)
             for t in range(0, s, b):
                 T[:t + b].addmm_(A[:t + b, t:t + b], A[t:t + b, s:e])
-            A[:s, s:e] = T @ Ukk
-            A[:s, s:e].neg_()
+            A[:s, s:e] = -(T @ Ukk)
         A[s:e, s:e] = Ukk
     return A
 

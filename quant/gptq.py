@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+import mmap
+import tempfile
 
 import torch
 import torch.nn as nn
@@ -417,20 +419,82 @@ def _kept(t: torch.Tensor) -> torch.Tensor:
     return lazy_zeros(t.shape, t.dtype).copy_(t) if t.device.type == "cpu" else t
 
 
+# Block modules that return their last Linear's output unchanged (Attention and MLP end in `return self.c_proj(...)`):
+# once that Linear is quantized, the module's output is that Linear applied to the inputs seen in its Hessian pass
+ENDS_IN = {"attn": "attn.c_proj", "mlp": "mlp.c_proj"}
+
+
+class _Spill:
+    """Batches kept in an unnamed temporary file (TMPDIR), read back through private maps of the page cache: the
+    inputs of mlp.c_proj (1 GB for 128 x 512 tokens) out of the process's memory. A tensor on another device stays
+    where it is. A write that fails (a full disk) drops the whole record: the module is then run again instead."""
+
+    def __init__(self):
+        self.file, self.items, self.end, self.ok = None, [], 0, True
+
+    def put(self, t: torch.Tensor):
+        if not self.ok:
+            return
+        if t.device.type != "cpu":
+            self.items.append(t)
+            return
+        try:
+            if self.file is None:
+                self.file = tempfile.TemporaryFile(prefix="gptq-")
+            data = t.detach().contiguous()
+            self.file.seek(self.end)
+            self.file.write(memoryview(data.view(-1).view(torch.uint8).numpy()))
+            self.file.flush()
+            self.items.append((self.end, data.shape, data.dtype))
+            self.end += -(-data.numel() * data.element_size() // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
+        except OSError as e:
+            log.warning("GPTQ: could not keep recorded inputs in a temporary file (%s); computing them again", e)
+            self.close()
+            self.ok = False
+
+    def __len__(self):
+        return len(self.items) if self.ok else 0
+
+    def __getitem__(self, i) -> torch.Tensor:
+        item = self.items[i]
+        if isinstance(item, torch.Tensor):
+            return item
+        offset, shape, dtype = item
+        nbytes = torch.Size(shape).numel() * torch.empty(0, dtype=dtype).element_size()
+        mm = mmap.mmap(self.file.fileno(), nbytes, access=mmap.ACCESS_COPY, offset=offset)
+        return torch.frombuffer(mm, dtype=dtype).view(shape)  # unmapped when the tensor is freed
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+        self.file, self.items = None, []
+
+
+class _Through(nn.Module):
+    """Stands in for a module that ends in Linear `last`: `last` applied to that Linear's recorded inputs."""
+
+    def __init__(self, last, inputs):
+        super().__init__()
+        self.last, self.inputs, self.i = last, inputs, 0
+
+    def forward(self, *args, **kwargs):
+        self.i += 1
+        return self.last(self.inputs[self.i - 1])
+
+
 def _block_sequentially(block, xs, names, quantize, device, dtype):
     """True sequential GPTQ of one block: its Linears `names` one at a time in execution order, each calibrated
     on the inputs it gets once every Linear before it is quantized; returns the block's outputs for `xs` (in xs).
 
     Each pass over the batches runs the block up to the next Linear's input; the last one writes the outputs over
-    the inputs in `xs`, batch by batch. A submodule whose Linears are
-    all quantized gives the same outputs in every later pass, so they are recorded the first time it runs
-    and replayed after (attn.c_attn, then the whole attention): every Linear and the attention run once or
-    twice per block instead of up to five times, with the same numbers.
+    the inputs in `xs`, batch by batch. What is already quantized gives the same numbers in every later pass, so it
+    is not run again: the inputs of a Linear that ends its module (ENDS_IN) are kept from its own pass and the module
+    is replayed as that Linear over them (the attention without its c_attn and scores; the MLP without its c_fc,
+    computed once instead of twice), and the attention's outputs are recorded the first time they are computed and
+    replayed after. The same numbers as running the whole block for every Linear.
     """
-    # what may be recorded (block-relative names): the attention side only; mlp.c_fc's outputs (8192 wide,
-    # 1 GB for 128 x 512 tokens) are computed again instead, for 8% more time
     parts = [m for m in ("attn", *names) if m == "attn" or m.startswith("attn.")] if REPLAY else []
-    done, records = set(), {}
+    done, records, through = set(), {}, {}  # through: module -> _Spill of the inputs of the Linear it ends in
 
     def fixed(m):  # every quantized Linear inside m is done
         return all(n in done for n in names if n == m or n.startswith(m + "."))
@@ -439,27 +503,40 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
         return any(m.startswith(o + ".") for o in others)
 
     for target in [*names, None]:  # None: the last pass, the block's outputs
-        replay = [m for m in records if not inside(m, records)]
+        sources = {**through, **records}
+        replay = [m for m in sources if not inside(m, sources)]
         for m in [m for m in records if m not in replay]:
             del records[m]  # inside a replayed module: never needed again
+        for m in [m for m in through if m not in replay]:
+            through.pop(m).close()
+        ends = next((m for m, last in ENDS_IN.items() if last == target), None) if REPLAY else None
         record = [m for m in parts if target is not None and fixed(m) and m not in records]
-        record = [m for m in record if not inside(m, record) and not inside(m, replay)]
+        record = [m for m in record if not inside(m, record) and not inside(m, replay)
+                  and not (ends and inside(m, [ends]))]  # ends is replayed through its Linear after
         originals = {m: block.get_submodule(m) for m in replay}
+        stand_ins = {m: _Replay(records[m]) if m in records else _Through(block.get_submodule(ENDS_IN[m]), through[m])
+                     for m in replay}
         for m in replay:
-            set_module(block, m, _Replay(records[m]))
+            set_module(block, m, stand_ins[m])
         seen = {m: [] for m in record}
         hooks = [block.get_submodule(m).register_forward_hook(lambda mod, inp, out, m=m: seen[m].append(_kept(out)))
                  for m in record]
-        hess = None
+        hess, spill = None, _Spill() if ends else None
         if target is not None:
             hess = Hessian(block.get_submodule(target).in_features, device)
-            hooks.append(block.get_submodule(target).register_forward_pre_hook(
-                lambda mod, inp: _stop(hess.add(inp[0]))))
+
+            def counted(mod, inp):
+                hess.add(inp[0])
+                if spill is not None:
+                    spill.put(inp[0])
+                raise _StopForward  # the rest of the block is not needed for this Linear's inputs
+
+            hooks.append(block.get_submodule(target).register_forward_pre_hook(counted))
         try:
             for k in range(len(xs)):
                 try:
                     out = block(xs[k].to(device), None, None, dtype).cpu()
-                except _StopForward:  # the rest of the block is not needed for this Linear's inputs
+                except _StopForward:
                     continue
                 xs[k] = out  # the last pass: the block's outputs take their inputs' place (512 MB not held twice)
         finally:
@@ -468,8 +545,16 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
             for m, mod in originals.items():
                 set_module(block, m, mod)
         records.update({m: out for m, out in seen.items() if len(out) == len(xs)})
+        for m in [m for m in through if m in records]:
+            through.pop(m).close()  # its outputs are recorded now
         if target is None:
+            for s in through.values():
+                s.close()
             return xs
+        if spill is not None and len(spill) == len(xs):
+            through[ends] = spill
+        elif spill is not None:
+            spill.close()
         quantize(target, hess.H)
         done.add(target)
         del hess

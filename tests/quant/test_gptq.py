@@ -1,7 +1,9 @@
 """GPTQ: one layer against round-to-nearest on correlated inputs, the Hessian, damping, and the whole
 small trained model (perplexity on held-out code)."""
 
+import collections
 import logging
+import tempfile
 
 import pytest
 import torch
@@ -354,22 +356,54 @@ def test_block_by_block_on_another_device_gives_the_same_model(tiny_path):
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
-def test_replaying_finished_submodules_gives_the_same_model(tiny_path, monkeypatch):
-    """Outputs of attn.c_attn and of the attention recorded once and replayed: the same numbers as running the
-    block again for every Linear (bit for bit, MQA fixture and an MHA model)."""
+def test_replaying_finished_submodules_gives_the_same_model(tiny_path, monkeypatch, caplog):
+    """Quantized modules not run again (the attention's outputs recorded, the attention and the MLP replayed as
+    their c_proj over its recorded inputs, kept in a temporary file): the same numbers as running the block again
+    for every Linear (bit for bit, MQA fixture and an MHA model), and each Linear of a block runs once per batch
+    instead of up to four times. With no temporary file to write the MLP's inputs run again: the same model."""
     from modeling import SantaCoderConfig
 
     cal = cd.calibration_blocks(SantaCoderForCausalLM.from_pretrained(tiny_path).tokenizer, n_samples=4, seq_len=64)
     mha = SantaCoderConfig(vocab_size=2048, n_positions=128, n_embd=128, n_layer=2, n_head=4, n_kv_head=4, n_inner=256)
+    calls = collections.Counter()
+
+    def count(mod, inp):
+        if isinstance(mod, GPTQLinear):
+            calls[mod] += 1
+
+    def no_file(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    real_file = tempfile.TemporaryFile
+
     for make in (lambda: SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16),
                  lambda: SantaCoderForCausalLM.from_config(mha, dtype=torch.bfloat16, seed=0)):
-        states = []
-        for replay in (True, False):
+        states, runs = [], []
+        for replay, spill in ((True, True), (False, True), (True, False)):
             monkeypatch.setattr(gptq, "REPLAY", replay)
+            monkeypatch.setattr(gptq.tempfile, "TemporaryFile", real_file if spill else no_file)
             m = make()
-            quantize_(m, QuantConfig(method="gptq", bits=4, group_size=64, lm_head=False), calibration=cal)
+            calls.clear()
+            with torch.nn.modules.module.register_module_forward_pre_hook(count):
+                quantize_(m, QuantConfig(method="gptq", bits=4, group_size=64, lm_head=False), calibration=cal)
             states.append(m.state_dict())
-        assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+            runs.append({n: calls[mod] for n, mod in m.named_modules() if isinstance(mod, GPTQLinear)})
+        assert all(torch.equal(states[0][k], s[k]) for s in states[1:] for k in states[0])
+        assert set(runs[0].values()) == {1}, runs[0]  # 4 samples: one batch
+        assert runs[1]["transformer.h.0.attn.c_attn"] == 4 and runs[1]["transformer.h.0.mlp.c_fc"] == 2
+        assert runs[2]["transformer.h.0.mlp.c_fc"] == 2 and runs[2]["transformer.h.0.attn.c_attn"] == 2
+    assert "could not keep recorded inputs in a temporary file ([Errno 28] No space left on device)" in caplog.text
+
+
+def test_spilled_batches_read_back_equal():
+    s = gptq._Spill()
+    batches = [torch.randn(3, 5).bfloat16(), torch.randn(7), torch.arange(4100, dtype=torch.int16).view(2, -1)]
+    for b in batches:
+        s.put(b)
+    assert len(s) == 3 and all(torch.equal(s[i], b) and s[i].dtype == b.dtype for i, b in enumerate(batches))
+    s[0].zero_()  # a private map: the file keeps its values
+    assert torch.equal(s[0], batches[0])
+    s.close()
 
 
 def test_per_layer_choices_survive_save_and_load(tiny_path, tmp_path):

@@ -349,7 +349,8 @@ REPLAY = True  # record and replay finished submodules (tests turn it off to che
 
 
 class _Replay(nn.Module):
-    """Stands in for a module whose outputs are already known: returns them in order, one per batch."""
+    """Stands in for a module whose outputs are already known (or not needed: None): returns them in order, one
+    per batch."""
 
     def __init__(self, outputs):
         super().__init__()
@@ -357,7 +358,7 @@ class _Replay(nn.Module):
 
     def forward(self, *args, **kwargs):
         self.i += 1
-        return self.outputs[self.i - 1]
+        return None if self.outputs is None else self.outputs[self.i - 1]
 
 
 @torch.no_grad()
@@ -422,6 +423,7 @@ def _kept(t: torch.Tensor) -> torch.Tensor:
 # Block modules that return their last Linear's output unchanged (Attention and MLP end in `return self.c_proj(...)`):
 # once that Linear is quantized, the module's output is that Linear applied to the inputs seen in its Hessian pass
 ENDS_IN = {"attn": "attn.c_proj", "mlp": "mlp.c_proj"}
+FED_BY = {"attn": "ln_1", "mlp": "ln_2"}  # the LayerNorm whose output only that module reads: not run while it is replayed
 
 
 class _Spill:
@@ -513,11 +515,12 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
         record = [m for m in parts if target is not None and fixed(m) and m not in records]
         record = [m for m in record if not inside(m, record) and not inside(m, replay)
                   and not (ends and inside(m, [ends]))]  # ends is replayed through its Linear after
-        originals = {m: block.get_submodule(m) for m in replay}
         stand_ins = {m: _Replay(records[m]) if m in records else _Through(block.get_submodule(ENDS_IN[m]), through[m])
                      for m in replay}
-        for m in replay:
-            set_module(block, m, stand_ins[m])
+        stand_ins.update({FED_BY[m]: _Replay(None) for m in replay if m in FED_BY})  # its output is not read
+        originals = {m: block.get_submodule(m) for m in stand_ins}
+        for m, stand_in in stand_ins.items():
+            set_module(block, m, stand_in)
         seen = {m: [] for m in record}
         hooks = [block.get_submodule(m).register_forward_hook(lambda mod, inp, out, m=m: seen[m].append(_kept(out)))
                  for m in record]

@@ -5,8 +5,9 @@ GPTQ takes per block of the full-size model (random weights; values do not chang
     python benchmarks/bench_gptq.py                  # -> benchmarks/results/gptq_quality.md
     python benchmarks/bench_gptq.py --skip-full-size
     python benchmarks/bench_gptq.py --lm-head-seeds 4   # -> benchmarks/results/gptq_lm_head.md
-    python benchmarks/bench_gptq.py --full-size-only [--kernels-ab 2]   # one full-size block; with --kernels-ab,
-        # N pairs of runs alternating our C++ GPTQ kernels (AMX Hessians, column loop) on and off
+    python benchmarks/bench_gptq.py --full-size-only [--kernels-ab 2 | --replay-ab 2]   # one full-size block; with
+        # --kernels-ab, N pairs of runs alternating our C++ GPTQ kernels (AMX Hessians, column loop) on and off; with
+        # --replay-ab, the attention and the MLP replayed through their c_proj (quant.gptq.ENDS_IN) on and off
 """
 
 import argparse
@@ -49,6 +50,8 @@ def main():
     p.add_argument("--full-size-only", action="store_true", help="print the full-size timing, write no report")
     p.add_argument("--kernels-ab", type=int, default=0, metavar="N",
                    help="with --full-size-only: N pairs of runs, our C++ GPTQ kernels on / off (quant.gptq.CPP)")
+    p.add_argument("--replay-ab", type=int, default=0, metavar="N",
+                   help="with --full-size-only: N pairs of runs, modules replayed through their c_proj on / off")
     p.add_argument("--lm-head-seeds", type=int, default=0, metavar="N",
                    help="only the lm_head settings over N calibration seeds (fp32, no FIM, 128 x 512 tokens)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_quality"))
@@ -57,10 +60,15 @@ def main():
     if args.full_size_only:
         from quant import gptq
 
-        for cpp in [True, False] * args.kernels_ab or [True]:
-            gptq.CPP = cpp
+        ends = dict(gptq.ENDS_IN)
+        for on in [True, False] * (args.kernels_ab or args.replay_ab) or [True]:
+            what = "replay through c_proj" if args.replay_ab else "our GPTQ kernels"
+            if args.replay_ab:
+                gptq.ENDS_IN = ends if on else {}
+            else:
+                gptq.CPP = on
             secs, head, rss, _ = full_size_block_seconds(args)
-            print(f"our GPTQ kernels {'on ' if cpp else 'off'}: block {secs:.1f} s, lm_head {head:.1f} s, "
+            print(f"{what} {'on ' if on else 'off'}: block {secs:.1f} s, lm_head {head:.1f} s, "
                   f"peak RSS so far {rss:.2f} GB", flush=True)
         return
     if args.lm_head_seeds:

@@ -24,8 +24,6 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from modeling.cpu import lazy_zeros
-
 from .config import ORDERS
 from .modules import set_module
 from .primitives import clip_quant_params, dequantize_groupwise, group_count, quant_params
@@ -413,13 +411,6 @@ def gptq_quantize_model(model, calibration: torch.Tensor, config, device=None, b
     return errors
 
 
-def _kept(t: torch.Tensor) -> torch.Tensor:
-    """A recorded output, kept for later passes: on the CPU in pages of its own (an anonymous mapping, unmapped
-    when freed). From malloc's heap, such 16-19 MB batches outlive the temporaries around them and pin the
-    freed memory between them: about 1 GB more resident for the full-size model."""
-    return lazy_zeros(t.shape, t.dtype).copy_(t) if t.device.type == "cpu" else t
-
-
 # Block modules that return their last Linear's output unchanged (Attention and MLP end in `return self.c_proj(...)`):
 # once that Linear is quantized, the module's output is that Linear applied to the inputs seen in its Hessian pass
 ENDS_IN = {"attn": "attn.c_proj", "mlp": "mlp.c_proj"}
@@ -427,9 +418,11 @@ FED_BY = {"attn": "ln_1", "mlp": "ln_2"}  # the LayerNorm whose output only that
 
 
 class _Spill:
-    """Batches kept in an unnamed temporary file (TMPDIR), read back through private maps of the page cache: the
-    inputs of mlp.c_proj (1 GB for 128 x 512 tokens) out of the process's memory. A tensor on another device stays
-    where it is. A write that fails (a full disk) drops the whole record: the module is then run again instead."""
+    """Recorded batches kept in an unnamed temporary file (TMPDIR), read back through private maps of the page
+    cache: out of the process's memory (the inputs of mlp.c_proj are 1 GB for 128 x 512 tokens) and out of
+    malloc's heap, where 16-19 MB batches outlived the temporaries around them and pinned the freed memory between
+    them. A tensor on another device stays where it is. A write that fails (a full disk) drops the whole record:
+    the module is then run again instead."""
 
     def __init__(self):
         self.file, self.items, self.end, self.ok = None, [], 0, True
@@ -508,7 +501,7 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
         sources = {**through, **records}
         replay = [m for m in sources if not inside(m, sources)]
         for m in [m for m in records if m not in replay]:
-            del records[m]  # inside a replayed module: never needed again
+            records.pop(m).close()  # inside a replayed module: never needed again
         for m in [m for m in through if m not in replay]:
             through.pop(m).close()
         ends = next((m for m, last in ENDS_IN.items() if last == target), None) if REPLAY else None
@@ -521,8 +514,8 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
         originals = {m: block.get_submodule(m) for m in stand_ins}
         for m, stand_in in stand_ins.items():
             set_module(block, m, stand_in)
-        seen = {m: [] for m in record}
-        hooks = [block.get_submodule(m).register_forward_hook(lambda mod, inp, out, m=m: seen[m].append(_kept(out)))
+        seen = {m: _Spill() for m in record}
+        hooks = [block.get_submodule(m).register_forward_hook(lambda mod, inp, out, m=m: seen[m].put(out))
                  for m in record]
         hess, spill = None, _Spill() if ends else None
         if target is not None:
@@ -547,11 +540,15 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
                 h.remove()
             for m, mod in originals.items():
                 set_module(block, m, mod)
-        records.update({m: out for m, out in seen.items() if len(out) == len(xs)})
-        for m in [m for m in through if m in records]:
-            through.pop(m).close()  # its outputs are recorded now
+        for m, outputs in seen.items():
+            if len(outputs) == len(xs):
+                records[m] = outputs
+                if m in through:
+                    through.pop(m).close()  # its outputs are recorded now
+            else:
+                outputs.close()
         if target is None:
-            for s in through.values():
+            for s in [*through.values(), *records.values()]:
                 s.close()
             return xs
         if spill is not None and len(spill) == len(xs):

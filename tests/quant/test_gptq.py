@@ -358,9 +358,9 @@ def test_block_by_block_on_another_device_gives_the_same_model(tiny_path):
 
 def test_replaying_finished_submodules_gives_the_same_model(tiny_path, monkeypatch, caplog):
     """Quantized modules not run again (the attention's outputs recorded, the attention and the MLP replayed as
-    their c_proj over its recorded inputs, kept in a temporary file): the same numbers as running the block again
-    for every Linear (bit for bit, MQA fixture and an MHA model), and each Linear of a block runs once per batch
-    instead of up to four times. With no temporary file to write the MLP's inputs run again: the same model."""
+    their c_proj over its recorded inputs, all kept in a temporary file): the same numbers as running the block
+    again for every Linear (bit for bit, MQA fixture and an MHA model), and each Linear of a block runs once per
+    batch instead of up to four times. With no temporary file to write, the block runs again: the same model."""
     from modeling import SantaCoderConfig
 
     cal = cd.calibration_blocks(SantaCoderForCausalLM.from_pretrained(tiny_path).tokenizer, n_samples=4, seq_len=64)
@@ -391,7 +391,7 @@ def test_replaying_finished_submodules_gives_the_same_model(tiny_path, monkeypat
         assert all(torch.equal(states[0][k], s[k]) for s in states[1:] for k in states[0])
         assert set(runs[0].values()) == {1}, runs[0]  # 4 samples: one batch
         assert runs[1]["transformer.h.0.attn.c_attn"] == 4 and runs[1]["transformer.h.0.mlp.c_fc"] == 2
-        assert runs[2]["transformer.h.0.mlp.c_fc"] == 2 and runs[2]["transformer.h.0.attn.c_attn"] == 2
+        assert runs[2] == runs[1]  # nothing recorded: every pass runs the block again
     assert "could not keep recorded inputs in a temporary file ([Errno 28] No space left on device)" in caplog.text
 
 

@@ -419,10 +419,10 @@ FED_BY = {"attn": "ln_1", "mlp": "ln_2"}  # the LayerNorm whose output only that
 
 class _Spill:
     """Recorded batches kept in an unnamed temporary file (TMPDIR), read back through private maps of the page
-    cache: out of the process's memory (the inputs of mlp.c_proj are 1 GB for 128 x 512 tokens) and out of
-    malloc's heap, where 16-19 MB batches outlived the temporaries around them and pinned the freed memory between
-    them. A tensor on another device stays where it is. A write that fails (a full disk) drops the whole record:
-    the module is then run again instead."""
+    cache: out of the process's memory (the inputs of mlp.c_proj are 1 GB for 128 x 512 tokens), out of malloc's
+    heap, where 16-19 MB batches outlived the temporaries around them and pinned the freed memory between them,
+    and off the GPU when the block runs there (a batch goes back to its device when read). A write that fails (a
+    full disk) drops the whole record: the module is then run again instead."""
 
     def __init__(self):
         self.file, self.items, self.end, self.ok = None, [], 0, True
@@ -430,17 +430,14 @@ class _Spill:
     def put(self, t: torch.Tensor):
         if not self.ok:
             return
-        if t.device.type != "cpu":
-            self.items.append(t)
-            return
         try:
             if self.file is None:
                 self.file = tempfile.TemporaryFile(prefix="gptq-")
-            data = t.detach().contiguous()
+            data = t.detach().contiguous().cpu()
             self.file.seek(self.end)
             self.file.write(memoryview(data.view(-1).view(torch.uint8).numpy()))
             self.file.flush()
-            self.items.append((self.end, data.shape, data.dtype))
+            self.items.append((self.end, data.shape, data.dtype, t.device))
             self.end += -(-data.numel() * data.element_size() // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
         except OSError as e:
             log.warning("GPTQ: could not keep recorded inputs in a temporary file (%s); computing them again", e)
@@ -451,13 +448,10 @@ class _Spill:
         return len(self.items) if self.ok else 0
 
     def __getitem__(self, i) -> torch.Tensor:
-        item = self.items[i]
-        if isinstance(item, torch.Tensor):
-            return item
-        offset, shape, dtype = item
+        offset, shape, dtype, device = self.items[i]
         nbytes = torch.Size(shape).numel() * torch.empty(0, dtype=dtype).element_size()
         mm = mmap.mmap(self.file.fileno(), nbytes, access=mmap.ACCESS_COPY, offset=offset)
-        return torch.frombuffer(mm, dtype=dtype).view(shape)  # unmapped when the tensor is freed
+        return torch.frombuffer(mm, dtype=dtype).view(shape).to(device)  # unmapped when the tensor is freed
 
     def close(self):
         if self.file is not None:

@@ -424,6 +424,8 @@ class _Spill:
     and off the GPU when the block runs there (a batch goes back to its device when read). A write that fails (a
     full disk) drops the whole record: the module is then run again instead."""
 
+    warned = False
+
     def __init__(self):
         self.file, self.items, self.end, self.ok = None, [], 0, True
 
@@ -440,7 +442,10 @@ class _Spill:
             self.items.append((self.end, data.shape, data.dtype, t.device))
             self.end += -(-data.numel() * data.element_size() // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
         except OSError as e:
-            log.warning("GPTQ: could not keep recorded inputs in a temporary file (%s); computing them again", e)
+            if not _Spill.warned:  # once per process: the same happens in every block
+                log.warning("GPTQ: could not keep recorded batches in a temporary file (%s); running the modules "
+                            "again instead", e)
+                _Spill.warned = True
             self.close()
             self.ok = False
 

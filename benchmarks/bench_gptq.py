@@ -5,6 +5,7 @@ GPTQ takes per block of the full-size model (random weights; values do not chang
     python benchmarks/bench_gptq.py                  # -> benchmarks/results/gptq_quality.md
     python benchmarks/bench_gptq.py --skip-full-size
     python benchmarks/bench_gptq.py --lm-head-seeds 4   # -> benchmarks/results/gptq_lm_head.md
+    python benchmarks/bench_gptq.py --settings-seeds 4  # -> benchmarks/results/gptq_seeds.md
     python benchmarks/bench_gptq.py --full-size-only [--kernels-ab 2 | --replay-ab 2]   # one full-size block; with
         # --kernels-ab, N pairs of runs alternating our C++ GPTQ kernels (AMX Hessians, column loop) on and off; with
         # --replay-ab, the attention and the MLP replayed through their c_proj (quant.gptq.ENDS_IN) on and off
@@ -54,6 +55,8 @@ def main():
                    help="with --full-size-only: N pairs of runs, modules replayed through their c_proj on / off")
     p.add_argument("--lm-head-seeds", type=int, default=0, metavar="N",
                    help="only the lm_head settings over N calibration seeds (fp32, no FIM, 128 x 512 tokens)")
+    p.add_argument("--settings-seeds", type=int, default=0, metavar="N",
+                   help="the block settings of SETTINGS over N calibration seeds (fp32, no FIM, lm_head not quantized)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_quality"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -72,7 +75,12 @@ def main():
                   f"peak RSS so far {rss:.2f} GB", flush=True)
         return
     if args.lm_head_seeds:
-        lm_head_seeds(args)
+        seeds_table(args, LM_HEAD, "the blocks' default settings, the lm_head as the row says", "gptq_lm_head",
+                    "not quantized")
+        return
+    if args.settings_seeds:
+        seeds_table(args, {k: dict(lm_head=False, **kw) for k, kw in SETTINGS.items()},
+                    "the lm_head not quantized, the blocks' settings as the row says", "gptq_seeds", None)
         return
     base = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.bfloat16)
     tok = base.tokenizer
@@ -110,34 +118,37 @@ def main():
 
 LM_HEAD = {"not quantized": dict(lm_head=False), "int4 g128 (default)": {},
            "int4 g32 (--lm-head-group-size 32)": dict(lm_head_group_size=32), "int8 (--lm-head-bits 8)": dict(lm_head_bits=8)}
+SETTINGS = {"default (group-aware + clip search)": {}, "order auto (per Linear)": dict(order="auto"),
+            "act-order + clip search": dict(order="act-order"), "columns + clip search": dict(order="columns"),
+            "group-aware, no clip search": dict(clip=False), "damp 0.001": dict(damp_percent=0.001),
+            "damp 0.05": dict(damp_percent=0.05), "damp 0.1": dict(damp_percent=0.1)}
 
 
-def lm_head_seeds(args):
-    """What quantizing the lm_head costs on the fixture, per calibration seed: the blocks' default GPTQ int4 g128 in
-    fp32 (the setting of test_default_int4_is_under_gptqmodels_default_on_the_fixture), lm_head as LM_HEAD says."""
+def seeds_table(args, rows: dict, what: str, out: str, baseline: str | None):
+    """Perplexity delta on the fixture per calibration seed for each row's QuantConfig kwargs: GPTQ int4 g128 in fp32
+    (the setting of test_default_int4_is_under_gptqmodels_default_on_the_fixture), 128 x 512 tokens, no FIM."""
     base = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.float32)
     held_out = cd.eval_blocks(base.tokenizer, "heldout", args.seq_len)
     ref = perplexity(base, held_out)
-    seeds = list(range(args.lm_head_seeds))
-    deltas = {name: [] for name in LM_HEAD}
+    seeds = list(range(args.lm_head_seeds or args.settings_seeds))
+    deltas = {name: [] for name in rows}
     for seed in seeds:
         cal = cd.calibration_blocks(base.tokenizer, "bundled", args.n_samples, args.seq_len, fim_rate=0.0, seed=seed)
-        for name, kw in LM_HEAD.items():
+        for name, kw in rows.items():
             model = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.float32)
             quantize_(model, QuantConfig(method="gptq", bits=4, **kw), calibration=cal)
             deltas[name].append(100 * (perplexity(model, held_out) / ref - 1))
             print(name, seed, f"{deltas[name][-1]:+.2f}%", file=sys.stderr)
     mean = {k: sum(v) / len(v) for k, v in deltas.items()}
-    none = mean["not quantized"]
-    lines = [f"The fixture in fp32, GPTQ int4 g128 (defaults) on {args.n_samples} x {args.seq_len} tokens of the bundled "
-             f"corpus without FIM per calibration seed, the lm_head as the row says; perplexity delta on "
-             f"{held_out.numel()} held-out tokens; torch {torch.__version__}, {args.threads} threads.", "",
-             "| lm_head | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | its cost (mean) |",
-             "|---|" + "---|" * (len(seeds) + 2)]
+    lines = [f"The fixture in fp32, GPTQ int4 g128 on {args.n_samples} x {args.seq_len} tokens of the bundled corpus without "
+             f"FIM per calibration seed, {what}; perplexity delta on {held_out.numel()} held-out tokens; torch "
+             f"{torch.__version__}, {args.threads} threads.", "",
+             "| setting | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |" + (" its cost (mean) |" if baseline else ""),
+             "|---|" + "---|" * (len(seeds) + 1 + bool(baseline))]
     for name, v in deltas.items():
-        cost = "–" if name == "not quantized" else f"{mean[name] - none:.2f} point"
-        lines.append(f"| {name} | " + " | ".join(f"{d:+.2f}%" for d in v) + f" | {mean[name]:+.2f}% | {cost} |")
-    save_report(os.path.join(ROOT, "benchmarks", "results", "gptq_lm_head"), lines, [dict(deltas=deltas)])
+        cost = "" if not baseline else " – |" if name == baseline else f" {mean[name] - mean[baseline]:.2f} point |"
+        lines.append(f"| {name} | " + " | ".join(f"{d:+.2f}%" for d in v) + f" | {mean[name]:+.2f}% |" + cost)
+    save_report(os.path.join(ROOT, "benchmarks", "results", out), lines, [dict(deltas=deltas)])
 
 
 def bf16_params(c) -> int:

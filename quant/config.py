@@ -50,6 +50,10 @@ class QuantConfig:
             if self.order not in (None, "act-order"):
                 raise ValueError(f"act_order=True contradicts order={self.order!r} (--act-order, --order)")
             self.order = "act-order"
+        unknown = [m for m in self.modules if m not in BLOCK_LINEARS]
+        if unknown:
+            raise ValueError(f"modules: {', '.join(map(str, unknown))} not a block Linear; use some of {', '.join(BLOCK_LINEARS)}")
+        self.modules = tuple(m for m in BLOCK_LINEARS if m in self.modules)  # execution order (GPTQ's true sequential)
         self.order = self.order or "group-aware"
         if self.order not in ORDERS:
             raise ValueError(f"order={self.order!r} is not supported; use one of {', '.join(ORDERS)}")

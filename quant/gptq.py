@@ -460,7 +460,10 @@ class _Spill:
 
     def close(self):
         if self.file is not None:
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError:  # flushing what a full disk refused: the batches are dropped anyway
+                pass
         self.file, self.items = None, []
 
 
@@ -496,67 +499,76 @@ def _block_sequentially(block, xs, names, quantize, device, dtype):
     def inside(m, others):
         return any(m.startswith(o + ".") for o in others)
 
-    for target in [*names, None]:  # None: the last pass, the block's outputs
-        sources = {**through, **records}
-        replay = [m for m in sources if not inside(m, sources)]
-        for m in [m for m in records if m not in replay]:
-            records.pop(m).close()  # inside a replayed module: never needed again
-        for m in [m for m in through if m not in replay]:
-            through.pop(m).close()
-        ends = next((m for m, last in ENDS_IN.items() if last == target), None) if REPLAY else None
-        record = [m for m in parts if target is not None and fixed(m) and m not in records]
-        record = [m for m in record if not inside(m, record) and not inside(m, replay)
-                  and not (ends and inside(m, [ends]))]  # ends is replayed through its Linear after
-        stand_ins = {m: _Replay(records[m]) if m in records else _Through(block.get_submodule(ENDS_IN[m]), through[m])
-                     for m in replay}
-        stand_ins.update({FED_BY[m]: _Replay(None) for m in replay if m in FED_BY})  # its output is not read
-        originals = {m: block.get_submodule(m) for m in stand_ins}
-        for m, stand_in in stand_ins.items():
-            set_module(block, m, stand_in)
-        seen = {m: _Spill() for m in record}
-        hooks = [block.get_submodule(m).register_forward_hook(lambda mod, inp, out, m=m: seen[m].put(out))
-                 for m in record]
-        hess, spill = None, _Spill() if ends else None
-        if target is not None:
-            hess = Hessian(block.get_submodule(target).in_features, device)
+    kept = []  # every _Spill of this block: closed at the end, also when a pass raises
 
-            def counted(mod, inp):
-                hess.add(inp[0])
-                if spill is not None:
-                    spill.put(inp[0])
-                raise _StopForward  # the rest of the block is not needed for this Linear's inputs
+    def new_spill():
+        kept.append(_Spill())
+        return kept[-1]
 
-            hooks.append(block.get_submodule(target).register_forward_pre_hook(counted))
-        try:
-            for k in range(len(xs)):
-                try:
-                    out = block(xs[k].to(device), None, None, dtype).cpu()
-                except _StopForward:
-                    continue
-                xs[k] = out  # the last pass: the block's outputs take their inputs' place (512 MB not held twice)
-        finally:
-            for h in hooks:
-                h.remove()
-            for m, mod in originals.items():
-                set_module(block, m, mod)
-        for m, outputs in seen.items():
-            if len(outputs) == len(xs):
-                records[m] = outputs
-                if m in through:
-                    through.pop(m).close()  # its outputs are recorded now
-            else:
-                outputs.close()
-        if target is None:
-            for s in [*through.values(), *records.values()]:
-                s.close()
-            return xs
-        if spill is not None and len(spill) == len(xs):
-            through[ends] = spill
-        elif spill is not None:
-            spill.close()
-        quantize(target, hess.H)
-        done.add(target)
-        del hess
+    try:
+        for target in [*names, None]:  # None: the last pass, the block's outputs
+            sources = {**through, **records}
+            replay = [m for m in sources if not inside(m, sources)]
+            for m in [m for m in records if m not in replay]:
+                records.pop(m).close()  # inside a replayed module: never needed again
+            for m in [m for m in through if m not in replay]:
+                through.pop(m).close()
+            ends = next((m for m, last in ENDS_IN.items() if last == target), None) if REPLAY else None
+            record = [m for m in parts if target is not None and fixed(m) and m not in records]
+            record = [m for m in record if not inside(m, record) and not inside(m, replay)
+                      and not (ends and inside(m, [ends]))]  # ends is replayed through its Linear after
+            stand_ins = {m: _Replay(records[m]) if m in records else
+                         _Through(block.get_submodule(ENDS_IN[m]), through[m]) for m in replay}
+            stand_ins.update({FED_BY[m]: _Replay(None) for m in replay if m in FED_BY})  # its output is not read
+            originals = {m: block.get_submodule(m) for m in stand_ins}
+            lin = None if target is None else block.get_submodule(target)
+            seen = {m: new_spill() for m in record}
+            hess, spill, hooks = None, new_spill() if ends else None, []
+            try:
+                for m, stand_in in stand_ins.items():
+                    set_module(block, m, stand_in)
+                hooks += [block.get_submodule(m).register_forward_hook(lambda mod, inp, out, m=m: seen[m].put(out))
+                          for m in record]
+                if lin is not None:
+                    hess = Hessian(lin.in_features, device)
+
+                    def counted(mod, inp):
+                        hess.add(inp[0])
+                        if spill is not None:
+                            spill.put(inp[0])
+                        raise _StopForward  # the rest of the block is not needed for this Linear's inputs
+
+                    hooks.append(lin.register_forward_pre_hook(counted))
+                for k in range(len(xs)):
+                    try:
+                        out = block(xs[k].to(device), None, None, dtype).cpu()
+                    except _StopForward:
+                        continue
+                    xs[k] = out  # the last pass: the block's outputs take their inputs' place (512 MB not held twice)
+            finally:
+                for h in hooks:
+                    h.remove()
+                for m, mod in originals.items():
+                    set_module(block, m, mod)
+            for m, outputs in seen.items():
+                if len(outputs) == len(xs):
+                    records[m] = outputs
+                    if m in through:
+                        through.pop(m).close()  # its outputs are recorded now
+                else:
+                    outputs.close()
+            if target is None:
+                return xs
+            if spill is not None and len(spill) == len(xs):
+                through[ends] = spill
+            elif spill is not None:
+                spill.close()
+            quantize(target, hess.H)
+            done.add(target)
+            del hess
+    finally:
+        for s in kept:
+            s.close()
 
 
 ERROR_ROWS = 512  # output rows the error of a candidate is measured on (every k-th one; 1/4 of mlp.c_fc's)

@@ -71,3 +71,7 @@ def test_config_defaults_and_refusals():
         QuantConfig(method="bnb", bits=4, lm_head=True)
     with pytest.raises(ValueError, match="damp_percent=0 must be > 0"):
         QuantConfig(damp_percent=0)
+    # GPTQ calibrates the Linears in execution order whatever order they are given in
+    assert QuantConfig(modules=("mlp.c_proj", "attn.c_attn")).modules == ("attn.c_attn", "mlp.c_proj")
+    with pytest.raises(ValueError, match="modules: mlp.c_gate not a block Linear; use some of attn.c_attn, "):
+        QuantConfig(modules=("mlp.c_fc", "mlp.c_gate"))

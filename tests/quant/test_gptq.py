@@ -396,6 +396,46 @@ def test_replaying_finished_submodules_gives_the_same_model(tiny_path, monkeypat
     assert caplog.text.count("could not keep recorded batches in a temporary file ([Errno 28] No space left on device)") == 1
 
 
+def test_replay_of_a_subset_of_linears_and_an_interrupted_block(tiny_path, monkeypatch):
+    """Some Linears only, given out of order: the same model with and without replay. A Ctrl-C while a block is
+    calibrated leaves its own modules in place (no stand-in) and no temporary file open."""
+    cal = cd.calibration_blocks(SantaCoderForCausalLM.from_pretrained(tiny_path).tokenizer, n_samples=4, seq_len=64)
+    for modules in (("mlp.c_proj", "attn.c_attn"), ("attn.c_proj",), ("mlp.c_fc", "mlp.c_proj")):
+        states = []
+        for replay in (True, False):
+            monkeypatch.setattr(gptq, "REPLAY", replay)
+            m = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.float32)
+            quantize_(m, QuantConfig(method="gptq", bits=4, group_size=64, lm_head=False, modules=modules),
+                      calibration=cal)
+            states.append(m.state_dict())
+        assert all(torch.equal(states[0][k], states[1][k]) for k in states[0]), modules
+    monkeypatch.setattr(gptq, "REPLAY", True)
+    calls, inner = [], gptq._gptq_linear
+
+    def interrupted(*args):
+        calls.append(args[-1])
+        if len(calls) == 4:  # mlp.c_proj of block 0: attn and mlp inputs are in files by then
+            raise KeyboardInterrupt
+        return inner(*args)
+
+    files, real_file = [], tempfile.TemporaryFile
+
+    def tracked(*args, **kwargs):
+        files.append(real_file(*args, **kwargs))
+        return files[-1]
+
+    monkeypatch.setattr(gptq, "_gptq_linear", interrupted)
+    monkeypatch.setattr(gptq.tempfile, "TemporaryFile", tracked)
+    m = SantaCoderForCausalLM.from_pretrained(tiny_path, dtype=torch.bfloat16)
+    with pytest.raises(KeyboardInterrupt) as interrupt:  # its traceback keeps the frames alive, as a notebook does
+        quantize_(m, QuantConfig(method="gptq", bits=4, group_size=64, lm_head=False), calibration=cal)
+    assert interrupt.traceback and calls[-1] == "transformer.h.0.mlp.c_proj"
+    block = m.transformer.h[0]
+    assert [type(block.get_submodule(n)).__name__ for n in ("ln_1", "attn", "ln_2", "mlp")] == \
+        ["LayerNorm", "Attention", "LayerNorm", "MLP"]
+    assert len(files) == 3 and all(f.closed for f in files)  # attn.c_proj's inputs, attn's outputs, mlp.c_proj's inputs
+
+
 def test_spilled_batches_read_back_equal():
     s = gptq._Spill()
     batches = [torch.randn(3, 5).bfloat16(), torch.randn(7), torch.arange(4100, dtype=torch.int16).view(2, -1)]

@@ -8,8 +8,8 @@ goes first is `order` (column_order); each group's range can be searched (clip, 
 Model level (`gptq_quantize_model`): blocks are quantized in order, each calibrated on the outputs
 of the already-quantized blocks before it; inside a block the Linears go in execution order
 (c_attn -> attn.c_proj -> mlp.c_fc -> mlp.c_proj), each one's inputs recomputed after the previous
-one is quantized ("true sequential"); a submodule whose Linears are all done is recorded once and
-replayed. Only one block and its activations sit on `device` at a time. With order="auto" each Linear
+one is quantized ("true sequential"); what is already quantized is not run again (the attention and the MLP
+replayed as their c_proj over its kept inputs, the attention's outputs recorded once; kept in a temporary file). Only one block and its activations sit on `device` at a time. With order="auto" each Linear
 keeps the (order, clip) candidate with the smallest output error.
 """
 
@@ -337,10 +337,6 @@ def _upper_inverse_(A: torch.Tensor, b: int = FACTOR_BLOCK) -> torch.Tensor:
 # -- the whole model ---------------------------------------------------------------------------------
 class _StopForward(Exception):
     pass
-
-
-def _stop(_):
-    raise _StopForward
 
 
 REPLAY = True  # record and replay finished submodules (tests turn it off to check that the numbers are the same)

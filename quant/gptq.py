@@ -9,8 +9,9 @@ Model level (`gptq_quantize_model`): blocks are quantized in order, each calibra
 of the already-quantized blocks before it; inside a block the Linears go in execution order
 (c_attn -> attn.c_proj -> mlp.c_fc -> mlp.c_proj), each one's inputs recomputed after the previous
 one is quantized ("true sequential"); what is already quantized is not run again (the attention and the MLP
-replayed as their c_proj over its kept inputs, the attention's outputs recorded once; kept in a temporary file). Only one block and its activations sit on `device` at a time. With order="auto" each Linear
-keeps the (order, clip) candidate with the smallest output error.
+replayed as their c_proj over its kept inputs, the attention's outputs recorded once; kept in a temporary
+file). Only one block and its activations sit on `device` at a time. With order="auto" each Linear keeps the
+(order, clip) candidate with the smallest output error.
 """
 
 from __future__ import annotations

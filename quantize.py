@@ -9,8 +9,8 @@
 The output is written to a temporary folder next to DST and renamed at the end: an interrupted run
 leaves no half-written DST. An existing non-empty DST is only replaced with --force, and only when it is
 a model folder (it has a config.json). DST may never be SRC, lie inside it or contain it. GPTQ keeps the
-activations it records for a block in an unnamed temporary file in TMPDIR (up to 1.3 GB for the full-size
-model and 128 x 512 tokens; gone when the process ends).
+activations it records for a block in an unnamed temporary file in TMPDIR (up to 1.3 GB, computed, for the
+full-size model and 128 x 512 tokens; gone when the process ends).
 """
 
 from __future__ import annotations

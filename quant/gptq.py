@@ -436,8 +436,8 @@ class _Spill:
             self.file.seek(self.end)
             self.file.write(memoryview(data.view(-1).view(torch.uint8).numpy()))
             self.file.flush()
-            self.items.append((self.end, data.shape, data.dtype, t.device))
-            self.end += -(-data.numel() * data.element_size() // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
+            self.items.append((self.end, data.nbytes, data.shape, data.dtype, t.device))
+            self.end += -(-data.nbytes // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY  # maps start on pages
         except OSError as e:
             if not _Spill.warned:  # once per process: the same happens in every block
                 log.warning("GPTQ: could not keep recorded batches in a temporary file (%s); running the modules "
@@ -450,8 +450,7 @@ class _Spill:
         return len(self.items) if self.ok else 0
 
     def __getitem__(self, i) -> torch.Tensor:
-        offset, shape, dtype, device = self.items[i]
-        nbytes = torch.Size(shape).numel() * torch.empty(0, dtype=dtype).element_size()
+        offset, nbytes, shape, dtype, device = self.items[i]
         mm = mmap.mmap(self.file.fileno(), nbytes, access=mmap.ACCESS_COPY, offset=offset)
         return torch.frombuffer(mm, dtype=dtype).view(shape).to(device)  # unmapped when the tensor is freed
 

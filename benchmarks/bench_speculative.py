@@ -23,6 +23,7 @@ acceptance (a 1.1B model that copies better would accept more).
 
     python benchmarks/bench_speculative.py            # -> benchmarks/results/speculative_cpu.md
     python benchmarks/bench_speculative.py --skip-full-size
+    python benchmarks/bench_speculative.py --draft-lengths 3 5 7   # -> results/speculative_drafts.md: the replay only
 """
 
 import argparse
@@ -39,7 +40,7 @@ sys.path.insert(0, ROOT)
 from benchmarks.common import RESULTS, save_report  # noqa: E402
 
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder")
-K = 3  # ours, serve.py's default (forward_costs prints what a forward of M rows costs against one)
+K = 5  # ours, serve.py's default (--draft-lengths measures others; forward_costs what a forward of M rows costs)
 K_TRANSFORMERS = 10  # the value transformers' documentation uses
 
 
@@ -166,12 +167,12 @@ def fixture_part(new: int, repeats: int):
     return rows, traces
 
 
-def oracle_trace(prompt: list, truth: list) -> list:
-    """The (drafted, accepted) trace prompt lookup gives when the model writes `truth`: each draft is
-    accepted as far as it matches truth (the same PromptLookup as generation, fed the same tokens)."""
+def oracle_trace(prompt: list, truth: list, k: int = None) -> list:
+    """The (drafted, accepted) trace prompt lookup with draft length k (default K) gives when the model writes
+    `truth`: each draft is accepted as far as it matches truth (the same PromptLookup as generation)."""
     from modeling.lookup import PromptLookup
 
-    look = PromptLookup(prompt, K)
+    look = PromptLookup(prompt, k or K)
     look.extend(truth[:1])
     made = 1
     while made < len(truth):
@@ -185,7 +186,7 @@ def oracle_trace(prompt: list, truth: list) -> list:
     return look.trace
 
 
-def forward_costs(model, repeats: int, rows=(1, 2, 3, 4, 5, 8, 9, 12)) -> dict:
+def forward_costs(model, repeats: int, rows=(1, 2, 3, 4, 5, 6, 8, 9, 12)) -> dict:
     """Time of one forward of M tokens after 430 cached ones, as a multiple of one token's: what a draft of
     M - 1 tokens costs to verify."""
     x = torch.randint(0, 2000, (1, 430), generator=torch.Generator().manual_seed(1))
@@ -214,34 +215,57 @@ def load_full_size(folder: str | None):
 
 
 def full_size_part(model, traces: dict, repeats: int):
+    """Each task's traces replayed on `model` against plain one-token forwards (timed once per task), interleaved."""
+    by_task = {}
+    for (task, source), (x, trace) in traces.items():
+        by_task.setdefault(task, (x, {}))[1][source] = trace
     rows = []
     with torch.inference_mode():
-        for (task, source), (x, trace) in traces.items():
-            made = 1 + sum(1 + a for _, a in trace)  # the prefill's token, then each forward's
-            cache = model.new_cache(1, x.shape[1] + made + 16)
+        for task, (x, sources) in by_task.items():
+            made = {s: 1 + sum(1 + a for _, a in trace) for s, trace in sources.items()}  # the prefill's token, then each forward's
+            longest = max(made.values())
+            cache = model.new_cache(1, x.shape[1] + longest + 16)
             model(x, cache=cache, last_only=True)
             T = cache.length
-            best = {"plain": float("inf"), "lookup": float("inf")}
+            plain, fast = float("inf"), {s: float("inf") for s in sources}  # seconds per token
             tok = torch.tensor([[5]])
             for _ in range(repeats):
                 cache.length = T
                 t = time.perf_counter()
-                for _ in range(made - 1):
+                for _ in range(longest - 1):
                     model(tok, cache=cache, last_only=True)
-                best["plain"] = min(best["plain"], time.perf_counter() - t)
-                cache.length = T
-                t = time.perf_counter()
-                for drafted, accepted in trace:
-                    past = cache.length
-                    model(torch.full((1, 1 + drafted), 5), cache=cache)
-                    cache.length = past + 1 + accepted
-                best["lookup"] = min(best["lookup"], time.perf_counter() - t)
-            rows.append(dict(task=task, acceptance=source, prompt=T, new=made, forwards=len(trace),
-                             drafted=sum(d for d, _ in trace), accepted=sum(a for _, a in trace),
-                             plain_tok_s=(made - 1) / best["plain"], lookup_tok_s=(made - 1) / best["lookup"],
-                             speedup=best["plain"] / best["lookup"]))
-            print(rows[-1], file=sys.stderr)
+                plain = min(plain, (time.perf_counter() - t) / (longest - 1))
+                for source, trace in sources.items():
+                    cache.length = T
+                    t = time.perf_counter()
+                    for drafted, accepted in trace:
+                        past = cache.length
+                        model(torch.full((1, 1 + drafted), 5), cache=cache)
+                        cache.length = past + 1 + accepted
+                    fast[source] = min(fast[source], (time.perf_counter() - t) / (made[source] - 1))
+            for source, trace in sources.items():
+                rows.append(dict(task=task, acceptance=source, prompt=T, new=made[source], forwards=len(trace),
+                                 drafted=sum(d for d, _ in trace), accepted=sum(a for _, a in trace),
+                                 plain_tok_s=1 / plain, lookup_tok_s=1 / fast[source], speedup=plain / fast[source]))
+                print(rows[-1], file=sys.stderr)
     return rows
+
+
+def draft_length_traces(ks, new: int) -> dict:
+    """{(task, "fixture, K=k" | "file's own text, K=k"): (prompt ids, trace)} for each draft length k: the int4
+    fixture's own greedy run with prompt_lookup=k, and the file's own text."""
+    from modeling import SantaCoderForCausalLM
+    from quant import QuantConfig, quantize_
+
+    model = quantize_(SantaCoderForCausalLM.from_pretrained(TINY, dtype="bf16"), QuantConfig(method="rtn"))
+    tok, traces = model.tokenizer, {}
+    for task, (prompt, truth) in tasks(model.tokenizer, 512 - new - 16).items():
+        x = tok(prompt, return_tensors="pt").input_ids
+        for k in ks:
+            model.generate(x, max_new_tokens=new, eos_token_id=[], prompt_lookup=k)
+            traces[(task, f"fixture, K={k}")] = (x, list(model.lookup_stats.trace))
+            traces[(task, f"file's own text, K={k}")] = (x, oracle_trace(x[0].tolist(), tok(truth).input_ids[:new], k))
+    return traces
 
 
 def main():
@@ -251,9 +275,16 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-full-size", action="store_true")
     p.add_argument("--full-size-folder", help="a full-size int4 folder to replay on (default: built with RTN)")
-    p.add_argument("--out", default=os.path.join(RESULTS, "speculative_cpu"))
+    p.add_argument("--draft-lengths", type=int, nargs="+", metavar="K",
+                   help="only the full-size replay, for each of these draft lengths (-> speculative_drafts.md)")
+    p.add_argument("--out", default=None, help="report path without extension (default: results/speculative_cpu, "
+                                                "or results/speculative_drafts with --draft-lengths)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.draft_lengths:
+        draft_lengths(args)
+        return
+    args.out = args.out or os.path.join(RESULTS, "speculative_cpu")
     rows, traces = fixture_part(args.new, args.repeats)
     lines = ["# Prompt-lookup decoding on CPU", "",
              f"`python benchmarks/bench_speculative.py` ({args.threads} threads, {args.new} greedy tokens, draft "
@@ -283,6 +314,63 @@ def main():
         lines += ["", "One forward of M tokens (430 cached) against one of 1 token: "
                   + ", ".join(f"M={m} {c:.2f}x" for m, c in costs.items())]
     save_report(args.out, lines, dict(fixture=rows, full_size=full, forward_cost=costs))
+
+
+def editor_requests(model, tok, ks, repeats: int, n: int = 16) -> dict:
+    """{K: median seconds of a request}: n editor requests (bench_editor's typing session in fnmatch.filter, 20 lines
+    before the cursor, 6 after, SPM), 16 greedy tokens each, for each draft length K and 0 (off), interleaved.
+    The model's random weights copy nothing: what lookup costs where drafts fail."""
+    import fnmatch
+    import inspect
+    import statistics
+
+    from benchmarks.bench_editor import typing_session
+    from modeling import fim_prompt
+
+    session = typing_session(inspect.getsourcefile(fnmatch), "filter", 20, 6, 4, None)
+    prompts = [tok(fim_prompt(p, s, mode="spm"), return_tensors="pt").input_ids
+               for p, s in session[::max(1, len(session) // n)][:n]]
+    times = {k: [] for k in (0, *ks)}
+    for r in range(repeats):
+        for x in prompts:
+            outs = []
+            for k in list(times)[::1 if r % 2 == 0 else -1]:
+                t = time.perf_counter()
+                outs.append(model.generate(x, max_new_tokens=16, prompt_lookup=k, eos_token_id=[]))
+                times[k].append(time.perf_counter() - t)
+            assert all(torch.equal(outs[0], o) for o in outs), "lookup changed greedy tokens"
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def draft_lengths(args):
+    """Speedups over plain greedy decoding per task for each draft length, both acceptance sources, one replay; and
+    what each draft length costs on editor requests whose drafts fail."""
+    from modeling.tokenizer import load_tokenizer
+
+    traces = draft_length_traces(args.draft_lengths, args.new)
+    model = load_full_size(args.full_size_folder)
+    costs = forward_costs(model, args.repeats)
+    rows = full_size_part(model, traces, args.repeats)
+    editor = editor_requests(model, load_tokenizer(TINY), args.draft_lengths, args.repeats)
+    ks = args.draft_lengths
+    lines = ["# Prompt lookup: draft length on the full-size int4 model", "",
+             f"`python benchmarks/bench_speculative.py --draft-lengths {' '.join(map(str, ks))}` ({args.threads} threads, "
+             f"{args.new} greedy tokens, each task's traces replayed against plain one-token forwards, best of "
+             f"{args.repeats} interleaved runs; model: {args.full_size_folder or 'RTN int4 g128 + lm_head, random weights'}). "
+             "Speedup over plain greedy decoding.", "",
+             "| task | " + " | ".join(f"fixture K={k}" for k in ks) + " | " + " | ".join(f"file's own text K={k}" for k in ks)
+             + " |", "|---|" + "---|" * (2 * len(ks))]
+    speed = {(r["task"], r["acceptance"]): r["speedup"] for r in rows}
+    for task in dict.fromkeys(r["task"] for r in rows):
+        cells = [speed[(task, f"{src}, K={k}")] for src in ("fixture", "file's own text") for k in ks]
+        lines.append(f"| {task} | " + " | ".join(f"{c:.2f}x" for c in cells) + " |")
+    lines += ["", "One forward of M tokens (430 cached) against one of 1 token: "
+              + ", ".join(f"M={m} {c:.2f}x" for m, c in costs.items()), "",
+              "Editor requests on the same model (its random weights copy nothing): 16 FIM requests of bench_editor.py's "
+              "typing session (20 lines before the cursor, 6 after), 16 greedy tokens, median seconds per request "
+              "(prompt included), interleaved: " + ", ".join(f"K={k} {t:.3f} s" for k, t in editor.items())]
+    save_report(args.out or os.path.join(RESULTS, "speculative_drafts"), lines,
+                dict(full_size=rows, forward_cost=costs, editor_median_s=editor))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ acceptance (a 1.1B model that copies better would accept more).
 
     python benchmarks/bench_speculative.py            # -> benchmarks/results/speculative_cpu.md
     python benchmarks/bench_speculative.py --skip-full-size
-    python benchmarks/bench_speculative.py --draft-lengths 3 5 7   # -> results/speculative_drafts.md: the replay only
+    python benchmarks/bench_speculative.py --draft-lengths 3 5 7   # -> results/speculative_drafts.md: the replay per
+        # draft length (fixture traces and the file's own text) and editor requests on the full-size model, no part 1
 """
 
 import argparse
@@ -259,7 +260,7 @@ def draft_length_traces(ks, new: int) -> dict:
 
     model = quantize_(SantaCoderForCausalLM.from_pretrained(TINY, dtype="bf16"), QuantConfig(method="rtn"))
     tok, traces = model.tokenizer, {}
-    for task, (prompt, truth) in tasks(model.tokenizer, 512 - new - 16).items():
+    for task, (prompt, truth) in tasks(tok, 512 - new - 16).items():
         x = tok(prompt, return_tensors="pt").input_ids
         for k in ks:
             model.generate(x, max_new_tokens=new, eos_token_id=[], prompt_lookup=k)
@@ -276,7 +277,8 @@ def main():
     p.add_argument("--skip-full-size", action="store_true")
     p.add_argument("--full-size-folder", help="a full-size int4 folder to replay on (default: built with RTN)")
     p.add_argument("--draft-lengths", type=int, nargs="+", metavar="K",
-                   help="only the full-size replay, for each of these draft lengths (-> speculative_drafts.md)")
+                   help="the full-size replay and editor requests for each of these draft lengths, instead of "
+                        "parts 1 and 2 (-> speculative_drafts.md)")
     p.add_argument("--out", default=None, help="report path without extension (default: results/speculative_cpu, "
                                                 "or results/speculative_drafts with --draft-lengths)")
     args = p.parse_args()
@@ -319,7 +321,8 @@ def main():
 def editor_requests(model, tok, ks, repeats: int, n: int = 16) -> dict:
     """{K: median seconds of a request}: n editor requests (bench_editor's typing session in fnmatch.filter, 20 lines
     before the cursor, 6 after, SPM), 16 greedy tokens each, for each draft length K and 0 (off), interleaved.
-    The model's random weights copy nothing: what lookup costs where drafts fail."""
+    Tokenized with `tok` (the fixture's: the RTN-built model has none). Its random weights copy nothing: what lookup
+    costs where drafts fail."""
     import fnmatch
     import inspect
     import statistics

@@ -318,8 +318,8 @@ def main():
     save_report(args.out, lines, dict(fixture=rows, full_size=full, forward_cost=costs))
 
 
-def editor_requests(model, tok, ks, repeats: int, n: int = 16) -> dict:
-    """{K: median seconds of a request}: n editor requests (bench_editor's typing session in fnmatch.filter, 20 lines
+def editor_requests(model, tok, ks, repeats: int, n: int = 16) -> tuple[dict, int]:
+    """({K: median seconds of a request}, how many requests' tokens differed from plain decoding): n editor requests (bench_editor's typing session in fnmatch.filter, 20 lines
     before the cursor, 6 after, SPM), 16 greedy tokens each, for each draft length K and 0 (off), interleaved.
     Tokenized with `tok` (the fixture's: the RTN-built model has none). Its random weights copy nothing: what lookup
     costs where drafts fail."""
@@ -333,7 +333,7 @@ def editor_requests(model, tok, ks, repeats: int, n: int = 16) -> dict:
     session = typing_session(inspect.getsourcefile(fnmatch), "filter", 20, 6, 4, None)
     prompts = [tok(fim_prompt(p, s, mode="spm"), return_tensors="pt").input_ids
                for p, s in session[::max(1, len(session) // n)][:n]]
-    times = {k: [] for k in (0, *ks)}
+    times, differed = {k: [] for k in (0, *ks)}, 0
     for r in range(repeats):
         for x in prompts:
             outs = []
@@ -341,8 +341,8 @@ def editor_requests(model, tok, ks, repeats: int, n: int = 16) -> dict:
                 t = time.perf_counter()
                 outs.append(model.generate(x, max_new_tokens=16, prompt_lookup=k, eos_token_id=[]))
                 times[k].append(time.perf_counter() - t)
-            assert all(torch.equal(outs[0], o) for o in outs), "lookup changed greedy tokens"
-    return {k: statistics.median(v) for k, v in times.items()}
+            differed += not all(torch.equal(outs[0], o) for o in outs)  # reported, not raised: the replay is kept
+    return {k: statistics.median(v) for k, v in times.items()}, differed
 
 
 def draft_lengths(args):
@@ -354,7 +354,7 @@ def draft_lengths(args):
     model = load_full_size(args.full_size_folder)
     costs = forward_costs(model, args.repeats)
     rows = full_size_part(model, traces, args.repeats)
-    editor = editor_requests(model, load_tokenizer(TINY), args.draft_lengths, args.repeats)
+    editor, differed = editor_requests(model, load_tokenizer(TINY), args.draft_lengths, args.repeats)
     ks = args.draft_lengths
     lines = ["# Prompt lookup: draft length on the full-size int4 model", "",
              f"`python benchmarks/bench_speculative.py --draft-lengths {' '.join(map(str, ks))}` ({args.threads} threads, "
@@ -371,9 +371,10 @@ def draft_lengths(args):
               + ", ".join(f"M={m} {c:.2f}x" for m, c in costs.items()), "",
               "Editor requests on the same model (its random weights copy nothing): 16 FIM requests of bench_editor.py's "
               "typing session (20 lines before the cursor, 6 after), 16 greedy tokens, median seconds per request "
-              "(prompt included), interleaved: " + ", ".join(f"K={k} {t:.3f} s" for k, t in editor.items())]
+              "(prompt included), interleaved: " + ", ".join(f"K={k} {t:.3f} s" for k, t in editor.items())
+              + f"; requests whose tokens differed from plain decoding: {differed}"]
     save_report(args.out or os.path.join(RESULTS, "speculative_drafts"), lines,
-                dict(full_size=rows, forward_cost=costs, editor_median_s=editor))
+                dict(full_size=rows, forward_cost=costs, editor_median_s=editor, editor_differed=differed))
 
 
 if __name__ == "__main__":

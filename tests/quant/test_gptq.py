@@ -71,10 +71,11 @@ def test_wide_hessians_accumulate_the_upper_blocks_and_mirror_them():
     assert h.block == 32 and torch.allclose(h.H, 2 * X.t() @ X / 500, atol=1e-4) and torch.equal(h.H, h.H.t())
 
 
-@pytest.mark.parametrize("rows,n", [(300, 96), (20, 64), (4100, 256)])
+@pytest.mark.parametrize("rows,n", [(300, 96), (20, 64), (4100, 256), (600, 1056)])
 def test_amx_hessian_of_bf16_inputs_is_the_fp32_one(rows, n, monkeypatch):
-    """bf16 inputs on AMX (gram_bf16: 32 x 32 blocks on and above the diagonal, rows padded to 32): the exact
-    products summed in fp32, so within fp32 rounding of 2/n X^T X in float64 and of the fp32 GEMMs' H."""
+    """bf16 inputs on AMX (gram_bf16: 32 x 32 blocks on and above the diagonal, rows padded to 32, in panels of 16 x
+    16 blocks: 1056 columns make three panels a side, the last of one block): the exact products summed in fp32, so
+    within fp32 rounding of 2/n X^T X in float64 and of the fp32 GEMMs' H."""
     k = gptq._cpp()
     if k is None or not k.amx_bf16():
         pytest.skip("this CPU has no AMX-BF16 (or our kernels are off)")

@@ -48,7 +48,7 @@ class Hessian:
 
     def __init__(self, in_features: int, device=None, block: int = 1024):
         self.in_features, self.device = in_features, device
-        self._H = self._S = None
+        self._H = self._S = self._work = None  # _work: gram_bf16's tiles, kept from batch to batch
         self.n, self.block = 0, block if in_features >= 2 * block else in_features
 
     def _amx(self, x) -> bool:
@@ -68,7 +68,11 @@ class Hessian:
         if self._S is not None:
             if x.dtype != torch.bfloat16:
                 raise ValueError(f"Hessian: bf16 inputs so far, now {x.dtype}")
-            _cpp().gram_bf16(self._S, x)
+            need = 2 * -(-x.shape[0] // 32) * 32 * x.shape[1]
+            if self._work is None or self._work.numel() < need:
+                self._work = None
+                self._work = torch.empty(need, dtype=torch.bfloat16)
+            _cpp().gram_bf16(self._S, x, self._work)
             self.n += x.shape[0]
             return
         x = x.float()
@@ -85,7 +89,7 @@ class Hessian:
         if self._S is not None:
             self._H = torch.empty(self.in_features, self.in_features)
             _cpp().gram_unpack(self._S, self._H, 2 / self.n)
-            self._S = None
+            self._S = self._work = None
             return self._H
         if self._H is None:  # no inputs
             return torch.zeros(self.in_features, self.in_features, device=self.device)

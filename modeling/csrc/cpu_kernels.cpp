@@ -819,20 +819,37 @@ AMX_BF16 void gram_configure() {
   _tile_loadconfig(&c);
 }
 
-// Column tile t of x (R, n), steps k0 .. k1, into its B and A tiles
+// Column tile t of x (R, n), steps k0 .. k1, into its B and A tiles; A's is B's 16 x 16 dwords transposed in
+// registers: pairs of 32-bit then 64-bit elements within 128-bit lanes (4 x 4 blocks), then the lanes themselves
 AMX_BF16 void gram_pack(const uint16_t* x, int64_t R, int64_t n, int64_t t, int64_t k0, int64_t k1, uint32_t* b, uint32_t* a) {
   const __m256i zero = _mm256_setzero_si256();
   for (int64_t k = k0; k < k1; ++k) {
     uint32_t* bt = b + k * 256;
     uint32_t* at_ = a + k * 256;
+    __m512i r[16], c[16];
     for (int64_t p = 0; p < 16; ++p) {
-      const int64_t r = k * 32 + 2 * p;
-      const __m256i lo = r < R ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + r * n + t * 16)) : zero;
-      const __m256i hi = r + 1 < R ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (r + 1) * n + t * 16)) : zero;
-      _mm512_store_si512(bt + p * 16, _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16)));
+      const int64_t row = k * 32 + 2 * p;
+      const __m256i lo = row < R ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + row * n + t * 16)) : zero;
+      const __m256i hi = row + 1 < R ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (row + 1) * n + t * 16)) : zero;
+      r[p] = _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+      _mm512_store_si512(bt + p * 16, r[p]);
     }
-    for (int64_t m = 0; m < 16; ++m)
-      for (int64_t p = 0; p < 16; ++p) at_[m * 16 + p] = bt[p * 16 + m];
+    for (int g = 0; g < 4; ++g) {  // rows 4g .. 4g + 3: c[4 g + j] lane l holds their column 4 l + j
+      const __m512i a0 = _mm512_unpacklo_epi32(r[4 * g], r[4 * g + 1]), a1 = _mm512_unpackhi_epi32(r[4 * g], r[4 * g + 1]);
+      const __m512i a2 = _mm512_unpacklo_epi32(r[4 * g + 2], r[4 * g + 3]), a3 = _mm512_unpackhi_epi32(r[4 * g + 2], r[4 * g + 3]);
+      c[4 * g] = _mm512_unpacklo_epi64(a0, a2);
+      c[4 * g + 1] = _mm512_unpackhi_epi64(a0, a2);
+      c[4 * g + 2] = _mm512_unpacklo_epi64(a1, a3);
+      c[4 * g + 3] = _mm512_unpackhi_epi64(a1, a3);
+    }
+    for (int j = 0; j < 4; ++j) {  // column 4 l + j: lane g of c[4 g + j] for g = 0 .. 3
+      const __m512i d0 = _mm512_shuffle_i32x4(c[j], c[4 + j], 0x44), d1 = _mm512_shuffle_i32x4(c[j], c[4 + j], 0xEE);
+      const __m512i d2 = _mm512_shuffle_i32x4(c[8 + j], c[12 + j], 0x44), d3 = _mm512_shuffle_i32x4(c[8 + j], c[12 + j], 0xEE);
+      _mm512_store_si512(at_ + j * 16, _mm512_shuffle_i32x4(d0, d2, 0x88));
+      _mm512_store_si512(at_ + (4 + j) * 16, _mm512_shuffle_i32x4(d0, d2, 0xDD));
+      _mm512_store_si512(at_ + (8 + j) * 16, _mm512_shuffle_i32x4(d1, d3, 0x88));
+      _mm512_store_si512(at_ + (12 + j) * 16, _mm512_shuffle_i32x4(d1, d3, 0xDD));
+    }
   }
 }
 
@@ -894,18 +911,21 @@ AMX_BF16 void amx_gram(float* S, const uint16_t* a, const uint16_t* b, int64_t b
   }
 }
 
-// S (blocks of the upper triangle, fp32) += x^T x for x (R, n) bf16
-void gram_bf16(torch::Tensor S, torch::Tensor x) {
+// S (blocks of the upper triangle, fp32) += x^T x for x (R, n) bf16, through `work` (bf16, at least 2 R' n elements
+// for R rounded up to 32): kept by the caller from batch to batch, where a fresh 128 MB for 4096 x 8192 cost its
+// page faults every time (80 against 50 ms to pack)
+void gram_bf16(torch::Tensor S, torch::Tensor x, torch::Tensor work) {
   TORCH_CHECK(amx_bf16_supported(), "gram_bf16: this CPU has no AMX-BF16");
   TORCH_CHECK(x.dim() == 2 && x.scalar_type() == torch::kBFloat16 && x.device().is_cpu() && x.size(1) % 32 == 0,
               "gram_bf16: x (R, n) bf16 CPU, n a multiple of 32");
   const int64_t R = x.size(0), n = x.size(1), steps = (R + 31) / 32, T = n / 16, blocks = n / 32;
   TORCH_CHECK(S.scalar_type() == torch::kFloat && S.is_contiguous() && S.numel() == blocks * (blocks + 1) / 2 * 1024,
               "gram_bf16: S fp32, the (n / 32) (n / 32 + 1) / 2 blocks of 32 x 32");
+  TORCH_CHECK(work.scalar_type() == torch::kBFloat16 && work.is_contiguous() && work.numel() >= 2 * T * steps * 512,
+              "gram_bf16: work bf16, at least 2 x 32 ceil(R / 32) x n elements");
   x = x.contiguous();
-  auto tiles = torch::empty({2, T * steps * 512}, x.options());
-  uint16_t* bp = reinterpret_cast<uint16_t*>(tiles[0].data_ptr<at::BFloat16>());
-  uint16_t* ap = reinterpret_cast<uint16_t*>(tiles[1].data_ptr<at::BFloat16>());
+  uint16_t* bp = reinterpret_cast<uint16_t*>(work.data_ptr<at::BFloat16>());
+  uint16_t* ap = bp + T * steps * 512;
   const uint16_t* xp = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
   at::parallel_for(0, T, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)

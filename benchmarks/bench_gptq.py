@@ -123,7 +123,8 @@ LM_HEAD = {"not quantized": dict(lm_head=False), "int4 g128 (default)": {},
 SETTINGS = {"default (group-aware + clip search)": {}, "order auto (per Linear)": dict(order="auto"),
             "act-order + clip search": dict(order="act-order"), "columns + clip search": dict(order="columns"),
             "group-aware, no clip search": dict(clip=False), "damp 0.001": dict(damp_percent=0.001),
-            "damp 0.05": dict(damp_percent=0.05), "damp 0.1": dict(damp_percent=0.1)}
+            "damp 0.05": dict(damp_percent=0.05), "damp 0.1": dict(damp_percent=0.1),
+            "asymmetric (`--asym`) + clip search": dict(sym=False)}
 
 
 def seeds_table(args, rows: dict, what: str, out: str, baseline: str | None):

@@ -890,8 +890,8 @@ AMX_BF16 void amx_gram_panel(float* S, const uint16_t* a, const uint16_t* b, int
 }
 
 // Panels of 16 x 16 blocks on and above the diagonal, handed out one at a time (those on the diagonal are half the
-// work). Against panels of 512 columns of A over 2048 rows for all J at once, which streamed from L3: 0.56-0.91x the
-// time for 4096 x 8192 and 0.67-0.93x for 4096 x 2048 (interleaved, 2 threads, AMX host).
+// work). Against panels of 512 columns of A over 2048 rows for all J at once, which streamed from L3: 0.60-0.96x the
+// time for 4096 x 8192 and 0.69-1.0x for 4096 x 2048 (interleaved with the old kernel, several runs, 2 threads, AMX).
 AMX_BF16 void amx_gram(float* S, const uint16_t* a, const uint16_t* b, int64_t blocks, int64_t steps) {
   constexpr int64_t P = 16;
   const int64_t panels = (blocks + P - 1) / P;
@@ -921,8 +921,9 @@ void gram_bf16(torch::Tensor S, torch::Tensor x, torch::Tensor work) {
   const int64_t R = x.size(0), n = x.size(1), steps = (R + 31) / 32, T = n / 16, blocks = n / 32;
   TORCH_CHECK(S.scalar_type() == torch::kFloat && S.is_contiguous() && S.numel() == blocks * (blocks + 1) / 2 * 1024,
               "gram_bf16: S fp32, the (n / 32) (n / 32 + 1) / 2 blocks of 32 x 32");
-  TORCH_CHECK(work.scalar_type() == torch::kBFloat16 && work.is_contiguous() && work.numel() >= 2 * T * steps * 512,
-              "gram_bf16: work bf16, at least 2 x 32 ceil(R / 32) x n elements");
+  TORCH_CHECK(work.scalar_type() == torch::kBFloat16 && work.device().is_cpu() && work.is_contiguous() &&
+                  work.numel() >= 2 * T * steps * 512 && reinterpret_cast<uintptr_t>(work.data_ptr()) % 64 == 0,
+              "gram_bf16: work bf16 on the CPU, 64-byte aligned, at least 2 x 32 ceil(R / 32) x n elements");
   x = x.contiguous();
   uint16_t* bp = reinterpret_cast<uint16_t*>(work.data_ptr<at::BFloat16>());
   uint16_t* ap = bp + T * steps * 512;

@@ -85,10 +85,10 @@ def test_amx_hessian_of_bf16_inputs_is_the_fp32_one(rows, n, monkeypatch):
     for amx in (True, False):
         monkeypatch.setattr(gptq, "CPP", amx)
         h = Hessian(n, block=32)
-        for part in X.split(128):
+        for part in (X[:16], *X[16:].split(128)):  # a larger batch after a smaller one: the tile workspace grows
             h.add(part)
         got[amx] = h.H
-        assert h._S is None and h.n == rows  # the blocks are freed once H is read
+        assert h._S is None and h._work is None and h.n == rows  # the blocks and tiles are freed once H is read
     assert torch.equal(got[True], got[True].t())
     for amx, H in got.items():
         assert ((H.double() - ref).abs().max() / ref.abs().max()) < 2e-6, amx
@@ -99,6 +99,23 @@ def test_amx_hessian_of_bf16_inputs_is_the_fp32_one(rows, n, monkeypatch):
     _ = h.H
     h.add(X[rows // 2:])
     assert ((h.H.double() - ref).abs().max() / ref.abs().max()) < 2e-6
+
+
+def test_gram_bf16_refuses_a_misaligned_or_short_workspace():
+    """Its tiles are written with aligned 64-byte stores: a workspace that is not aligned (or too small) is an error,
+    not a crash."""
+    k = gptq._cpp()
+    if k is None or not k.amx_bf16():
+        pytest.skip("this CPU has no AMX-BF16 (or our kernels are off)")
+    x, S = torch.randn(64, 64).bfloat16(), torch.zeros(3 * 1024)
+    with pytest.raises(RuntimeError, match="64-byte aligned"):
+        k.gram_bf16(S, x, torch.empty(2 * 64 * 64 + 32, dtype=torch.bfloat16)[1:])
+    with pytest.raises(RuntimeError, match="at least"):
+        k.gram_bf16(S, x, torch.empty(2 * 64 * 64 - 1, dtype=torch.bfloat16))
+    k.gram_bf16(S, x, torch.empty(2 * 64 * 64, dtype=torch.bfloat16))  # S untouched by the refused calls
+    H = torch.empty(64, 64)
+    k.gram_unpack(S, H, 1.0)
+    assert torch.allclose(H, x.float().t() @ x.float(), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("out_f,in_f,group_size,order,static,clip", [

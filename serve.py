@@ -38,9 +38,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--prompt-lookup", type=int, default=5, metavar="K",
                    help="prompt-lookup decoding: draft up to K tokens per forward from the prompt and output "
-                        "(default 5: on CPU int4 the draft length that kept every editing task of bench_speculative.py at "
-                        "2x or more with the file's own text; 0 = off; requests may set prompt_lookup; greedy text is unchanged, a seeded sample differs "
-                        "from one drawn without it)")
+                        "(default 5: on CPU int4 the draft length that kept every editing task of "
+                        "bench_speculative.py at 2x or more with the file's own text; 0 = off; requests may set "
+                        "prompt_lookup; greedy text is unchanged, a seeded sample differs from one drawn without it)")
     args = p.parse_args(argv)
     for name in ("port", "slots", "max_queue", "max_body"):
         if getattr(args, name) < 1:

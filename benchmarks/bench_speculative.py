@@ -168,7 +168,7 @@ def fixture_part(new: int, repeats: int):
     return rows, traces
 
 
-def oracle_trace(prompt: list, truth: list, k: int = None) -> list:
+def oracle_trace(prompt: list, truth: list, k: int | None = None) -> list:
     """The (drafted, accepted) trace prompt lookup with draft length k (default K) gives when the model writes
     `truth`: each draft is accepted as far as it matches truth (the same PromptLookup as generation)."""
     from modeling.lookup import PromptLookup
@@ -223,7 +223,8 @@ def full_size_part(model, traces: dict, repeats: int):
     rows = []
     with torch.inference_mode():
         for task, (x, sources) in by_task.items():
-            made = {s: 1 + sum(1 + a for _, a in trace) for s, trace in sources.items()}  # the prefill's token, then each forward's
+            # tokens made: the prefill's, then each forward's
+            made = {s: 1 + sum(1 + a for _, a in trace) for s, trace in sources.items()}
             longest = max(made.values())
             cache = model.new_cache(1, x.shape[1] + longest + 16)
             model(x, cache=cache, last_only=True)
@@ -319,8 +320,9 @@ def main():
 
 
 def editor_requests(model, tok, ks, repeats: int, n: int = 16) -> tuple[dict, int]:
-    """({K: median seconds of a request}, how many requests' tokens differed from plain decoding): n editor requests (bench_editor's typing session in fnmatch.filter, 20 lines
-    before the cursor, 6 after, SPM), 16 greedy tokens each, for each draft length K and 0 (off), interleaved.
+    """({K: median seconds of a request}, how many requests' tokens differed from plain decoding): n editor
+    requests (bench_editor's typing session in fnmatch.filter, 20 lines before the cursor, 6 after, SPM), 16 greedy
+    tokens each, for each draft length K and 0 (off), interleaved.
     Tokenized with `tok` (the fixture's: the RTN-built model has none). Its random weights copy nothing: what lookup
     costs where drafts fail."""
     import fnmatch

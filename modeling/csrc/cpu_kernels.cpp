@@ -843,8 +843,10 @@ AMX_BF16 void gram_pack(const uint16_t* x, int64_t R, int64_t n, int64_t t, int6
       c[4 * g + 3] = _mm512_unpackhi_epi64(a1, a3);
     }
     for (int j = 0; j < 4; ++j) {  // column 4 l + j: lane g of c[4 g + j] for g = 0 .. 3
-      const __m512i d0 = _mm512_shuffle_i32x4(c[j], c[4 + j], 0x44), d1 = _mm512_shuffle_i32x4(c[j], c[4 + j], 0xEE);
-      const __m512i d2 = _mm512_shuffle_i32x4(c[8 + j], c[12 + j], 0x44), d3 = _mm512_shuffle_i32x4(c[8 + j], c[12 + j], 0xEE);
+      const __m512i d0 = _mm512_shuffle_i32x4(c[j], c[4 + j], 0x44);
+      const __m512i d1 = _mm512_shuffle_i32x4(c[j], c[4 + j], 0xEE);
+      const __m512i d2 = _mm512_shuffle_i32x4(c[8 + j], c[12 + j], 0x44);
+      const __m512i d3 = _mm512_shuffle_i32x4(c[8 + j], c[12 + j], 0xEE);
       _mm512_store_si512(at_ + j * 16, _mm512_shuffle_i32x4(d0, d2, 0x88));
       _mm512_store_si512(at_ + (4 + j) * 16, _mm512_shuffle_i32x4(d0, d2, 0xDD));
       _mm512_store_si512(at_ + (8 + j) * 16, _mm512_shuffle_i32x4(d1, d3, 0x88));
@@ -905,7 +907,8 @@ AMX_BF16 void amx_gram(float* S, const uint16_t* a, const uint16_t* b, int64_t b
 #pragma omp for schedule(dynamic, 1)
     for (int64_t q = 0; q < count; ++q) {
       const int64_t ip = items[q].first, jp = items[q].second;
-      amx_gram_panel(S, a, b, blocks, steps, ip * P, std::min(ip * P + P, blocks), jp * P, std::min(jp * P + P, blocks));
+      amx_gram_panel(S, a, b, blocks, steps, ip * P, std::min(ip * P + P, blocks), jp * P,
+                     std::min(jp * P + P, blocks));
     }
     _tile_release();
   }

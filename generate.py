@@ -47,8 +47,10 @@ class Printer:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog=os.path.basename(__file__), description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from modeling.cli import ArgumentParser
+
+    p = ArgumentParser(prog=os.path.basename(__file__), description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="checkpoint folder or hub id (e.g. bigcode/santacoder)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="text to continue")
@@ -71,7 +73,7 @@ def parse_args(argv=None):
                         "cache (auto: graph on CUDA, dynamic on CPU)")
     p.add_argument("--prompt-lookup", type=int, default=0, metavar="K",
                    help="prompt-lookup decoding: draft up to K tokens per forward by copying from the prompt "
-                        "and output (0 = off; 3 suits CPU int4: 4 rows cost 1.3x one)")
+                        "and output (0 = off; 5, the server's default, suits CPU int4: see the README)")
     args = p.parse_args(argv)
     if (args.fim_prefix is None) != (args.fim_suffix is None):
         p.error("--fim-prefix and --fim-suffix go together")

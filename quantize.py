@@ -29,14 +29,15 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402
 
+from modeling.cli import ArgumentParser  # noqa: E402
 from quant.config import METHODS, ORDERS, QuantConfig  # noqa: E402
 
 DEFAULTS = QuantConfig()
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog=os.path.basename(__file__), description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog=os.path.basename(__file__), description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", help="SantaCoder checkpoint folder or hub id (any layout, any of the published branches)")
     p.add_argument("--out", required=True, help="destination folder")
     p.add_argument("--method", choices=METHODS, default=DEFAULTS.method)

@@ -18,8 +18,10 @@ import sys
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog=os.path.basename(__file__), description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from modeling.cli import ArgumentParser
+
+    p = ArgumentParser(prog=os.path.basename(__file__), description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="checkpoint folder or hub id (quantized or not)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=8080)

@@ -73,7 +73,7 @@ def test_bad_arguments_are_refused_before_the_model_loads(tmp_path, capsys, args
     with pytest.raises(SystemExit) as e:
         generate.main([str(tmp_path / "missing"), *args])
     err = capsys.readouterr().err
-    assert e.value.code == 2 and err.strip().splitlines()[-1].startswith(f"generate.py: error: {message}"), err
+    assert e.value.code == 2 and err.startswith(f"generate.py: error: {message}") and err.count("\n") == 1, err
 
 
 def test_undecodable_prompt_bytes_on_the_command_line(tmp_path):

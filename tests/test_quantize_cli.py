@@ -131,7 +131,8 @@ def test_existing_destination_needs_force(two_runs, tiny_path, capsys):
 def test_bad_flags(tiny_path, tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         quantize.main([tiny_path, "--out", str(tmp_path / "o"), *args])
-    assert e.value.code == 2 and message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("quantize.py: error: ") and message in err and err.count("\n") == 1, err
     assert not os.path.exists(tmp_path / "o")
 
 

@@ -457,6 +457,7 @@ def test_serve_cli_refuses_bad_flags_before_loading():
                             (["--port", str(port)], f"--port {port}: Address already in use")):
             p = serve(TINY, *args)
             assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
+            assert p.stderr.count("\n") == 1, p.stderr  # one line, no usage block
     p = serve(os.path.join(ROOT, "no-such-model"))
     assert p.returncode == 2 and "no-such-model" in p.stderr.strip().splitlines()[-1]
 

@@ -6,6 +6,7 @@ GPTQ takes per block of the full-size model (random weights; values do not chang
     python benchmarks/bench_gptq.py --skip-full-size
     python benchmarks/bench_gptq.py --lm-head-seeds 4   # -> benchmarks/results/gptq_lm_head.md
     python benchmarks/bench_gptq.py --settings-seeds 4  # -> benchmarks/results/gptq_seeds.md
+    python benchmarks/bench_gptq.py --linears-seeds 4   # -> benchmarks/results/gptq_linears.md (one Linear at a time)
     python benchmarks/bench_gptq.py --full-size-only [--kernels-ab 2 | --replay-ab 2]   # one full-size block; with
         # --kernels-ab, N pairs of runs alternating our C++ GPTQ kernels (AMX Hessians, column loop) on and off; with
         # --replay-ab, the attention and the MLP replayed through their c_proj (quant.gptq.ENDS_IN) on and off
@@ -26,6 +27,7 @@ import calibration_data as cd  # noqa: E402
 from benchmarks.common import save_report  # noqa: E402
 from modeling import SantaCoderConfig, SantaCoderForCausalLM  # noqa: E402
 from quant import QuantConfig, quantize_  # noqa: E402
+from quant.config import BLOCK_LINEARS  # noqa: E402
 from quant.evaluate import perplexity  # noqa: E402
 
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-santacoder")
@@ -59,6 +61,8 @@ def main():
                    help="only the lm_head settings over N calibration seeds (fp32, no FIM, 128 x 512 tokens)")
     p.add_argument("--settings-seeds", type=int, default=0, metavar="N",
                    help="the block settings of SETTINGS over N calibration seeds (fp32, no FIM, lm_head not quantized)")
+    p.add_argument("--linears-seeds", type=int, default=0, metavar="N",
+                   help="the default GPTQ of one kind of block Linear at a time (the others unquantized) over N seeds")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_quality"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -83,6 +87,12 @@ def main():
     if args.settings_seeds:
         seeds_table(args, {k: dict(lm_head=False, **kw) for k, kw in SETTINGS.items()},
                     "the lm_head not quantized, the blocks' settings as the row says", "gptq_seeds", None)
+        return
+    if args.linears_seeds:
+        rows = {"all four (the default)": {}, **{f"`{m}` only": dict(modules=(m,)) for m in BLOCK_LINEARS}}
+        seeds_table(args, {k: dict(lm_head=False, **kw) for k, kw in rows.items()},
+                    "the lm_head not quantized, the default GPTQ of the block Linears the row names (the others fp32)",
+                    "gptq_linears", None)
         return
     base = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.bfloat16)
     tok = base.tokenizer
@@ -133,7 +143,7 @@ def seeds_table(args, rows: dict, what: str, out: str, baseline: str | None):
     base = SantaCoderForCausalLM.from_pretrained(TINY, dtype=torch.float32)
     held_out = cd.eval_blocks(base.tokenizer, "heldout", args.seq_len)
     ref = perplexity(base, held_out)
-    seeds = list(range(args.lm_head_seeds or args.settings_seeds))
+    seeds = list(range(args.lm_head_seeds or args.settings_seeds or args.linears_seeds))
     deltas = {name: [] for name in rows}
     for seed in seeds:
         cal = cd.calibration_blocks(base.tokenizer, "bundled", args.n_samples, args.seq_len, fim_rate=0.0, seed=seed)

@@ -5,6 +5,8 @@ torch's kernels, so the weights alone are judged; perplexity on the bundled held
     python benchmarks/bench_gptq_peers.py                         # -> benchmarks/results/gptq_peers.md
     python benchmarks/bench_gptq_peers.py --no-gptqmodel          # ours only
     python benchmarks/bench_gptq_peers.py --models tests/fixtures/tiny-santacoder
+    python benchmarks/bench_gptq_peers.py --models tests/fixtures/tiny-santacoder --seeds 8 \
+        --rows "**ours default**: group-aware + clip search" "GPTQModel default (GAR on)"   # -> gptq_peers_seeds.md
 
 The larger model (6 layers, width 384) is not in git; train it once (about 45 minutes on 2 cores) with
     python tests/fixtures/make_tiny_santacoder.py --out ../models/small-santacoder --n-embd 384 \\
@@ -88,6 +90,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rows", nargs="*", default=None, help="only these rows (names as in the table)")
     p.add_argument("--no-gptqmodel", action="store_true")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="calibration seeds 0..N-1 (another sample of the corpus each); N > 1 writes OUT_seeds.md")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_peers"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -103,22 +107,24 @@ def main():
         base = SantaCoderForCausalLM.from_pretrained(path, dtype=torch.float32)
         tok = base.tokenizer
         held_out = cd.eval_blocks(tok, "heldout", args.seq_len)
-        blocks = cd.calibration_blocks(tok, "bundled", args.n_samples, args.seq_len, fim_rate=args.fim_rate, seed=0)
         ref = perplexity(base, held_out)
         names[name] = (sum(p.numel() for p in base.parameters()), ref, held_out.numel())
         runs = [(row, "ours", kw) for row, kw in OURS.items()]
         runs += [(row, "theirs", kw) for row, kw in THEIRS.items() if have_theirs]
-        for row, who, kw in runs:
+        for seed, row, who, kw in [(seed, *run) for seed in range(args.seeds) for run in runs]:
             if args.rows and row not in args.rows:
                 continue
+            blocks = cd.calibration_blocks(tok, "bundled", args.n_samples, args.seq_len, fim_rate=args.fim_rate,
+                                           seed=seed)
             with tempfile.TemporaryDirectory() as tmp:
                 model, seconds = ours(path, blocks, kw) if who == "ours" else gptqmodel(path, blocks, kw, tmp)
                 ppl = perplexity(model, held_out)
             choices = getattr(model.quant_config, "choices", None) or {}
             picked = {c: sum(v == c for v in choices.values()) for c in sorted(set(choices.values()))}
-            r = dict(model=name, row=row, ppl=ppl, delta=100 * (ppl / ref - 1), seconds=seconds, choices=picked)
+            r = dict(model=name, row=row, seed=seed, ppl=ppl, delta=100 * (ppl / ref - 1), seconds=seconds,
+                     choices=picked)
             rows.append(r)
-            table.setdefault(row, {})[name] = r
+            table.setdefault(row, {}).setdefault(name, []).append(r)
             print(r, file=sys.stderr)
     lines = [f"int4 group 128, GPTQ on the same {args.n_samples} x {args.seq_len}-token blocks of the bundled corpus "
              f"(FIM rate {args.fim_rate}), lm_head not quantized unless the row says so; perplexity of each folder "
@@ -127,11 +133,21 @@ def main():
              f"{torch.__version__}, {args.threads} threads.", ""]
     for name, (params, ref, tokens) in names.items():
         lines.append(f"- {name}: {params / 1e6:.1f} M parameters, fp32 perplexity {ref:.3f} on {tokens} tokens")
+    if args.seeds > 1:
+        lines += ["", f"Calibration seeds 0-{args.seeds - 1}: delta per seed, then the mean.", "",
+                  "| model | setting | " + " | ".join(f"seed {s}" for s in range(args.seeds)) + " | mean |",
+                  "|---|---|" + "---|" * (args.seeds + 1)]
+        for row, per in table.items():
+            for n, rs in per.items():
+                mean = sum(r["delta"] for r in rs) / len(rs)
+                lines.append(f"| {n} | {row} | " + " | ".join(f"{r['delta']:+.2f}%" for r in rs) + f" | {mean:+.2f}% |")
+        save_report(args.out + "_seeds", lines, rows)
+        return
     lines += ["", "| setting | " + " | ".join(f"{n} delta ppl" for n in names) + " | quantize s |",
               "|---|" + "---|" * len(names) + "---|"]
     for row, per in table.items():
-        cells = [f"{per[n]['delta']:+.2f}%" if n in per else "" for n in names]
-        secs = " / ".join(f"{per[n]['seconds']:.0f}" for n in names if n in per)
+        cells = [f"{per[n][0]['delta']:+.2f}%" if n in per else "" for n in names]
+        secs = " / ".join(f"{per[n][0]['seconds']:.0f}" for n in names if n in per)
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {secs} |")
     picks = [f"- {r['model']}, {r['row']}: " + ", ".join(f"{c} x{k}" for c, k in r["choices"].items())
              for r in rows if r["choices"] and "auto" in r["row"]]

@@ -5,8 +5,9 @@ torch's kernels, so the weights alone are judged; perplexity on the bundled held
     python benchmarks/bench_gptq_peers.py                         # -> benchmarks/results/gptq_peers.md
     python benchmarks/bench_gptq_peers.py --no-gptqmodel          # ours only
     python benchmarks/bench_gptq_peers.py --models tests/fixtures/tiny-santacoder
-    python benchmarks/bench_gptq_peers.py --models tests/fixtures/tiny-santacoder --seeds 8 \
-        --rows "**ours default**: group-aware + clip search" "GPTQModel default (GAR on)"   # -> gptq_peers_seeds.md
+    python benchmarks/bench_gptq_peers.py --models tests/fixtures/tiny-santacoder --seeds 8 --rows \\
+        "**ours default**: group-aware + clip search" "GPTQModel default (GAR on)" "GPTQModel desc_act" \\
+        --out benchmarks/results/gptq_peers_fixture        # -> benchmarks/results/gptq_peers_fixture_seeds.md
 
 The larger model (6 layers, width 384) is not in git; train it once (about 45 minutes on 2 cores) with
     python tests/fixtures/make_tiny_santacoder.py --out ../models/small-santacoder --n-embd 384 \\
@@ -94,6 +95,8 @@ def main():
                    help="calibration seeds 0..N-1 (another sample of the corpus each); N > 1 writes OUT_seeds.md")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gptq_peers"))
     args = p.parse_args()
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1 (got {args.seeds})")
     torch.set_num_threads(args.threads)
     weights_only()
     have_theirs = not args.no_gptqmodel and importlib.util.find_spec("gptqmodel") is not None
@@ -111,21 +114,21 @@ def main():
         names[name] = (sum(p.numel() for p in base.parameters()), ref, held_out.numel())
         runs = [(row, "ours", kw) for row, kw in OURS.items()]
         runs += [(row, "theirs", kw) for row, kw in THEIRS.items() if have_theirs]
-        for seed, row, who, kw in [(seed, *run) for seed in range(args.seeds) for run in runs]:
-            if args.rows and row not in args.rows:
-                continue
+        runs = [run for run in runs if not args.rows or run[0] in args.rows]
+        for seed in range(args.seeds):
             blocks = cd.calibration_blocks(tok, "bundled", args.n_samples, args.seq_len, fim_rate=args.fim_rate,
                                            seed=seed)
-            with tempfile.TemporaryDirectory() as tmp:
-                model, seconds = ours(path, blocks, kw) if who == "ours" else gptqmodel(path, blocks, kw, tmp)
-                ppl = perplexity(model, held_out)
-            choices = getattr(model.quant_config, "choices", None) or {}
-            picked = {c: sum(v == c for v in choices.values()) for c in sorted(set(choices.values()))}
-            r = dict(model=name, row=row, seed=seed, ppl=ppl, delta=100 * (ppl / ref - 1), seconds=seconds,
-                     choices=picked)
-            rows.append(r)
-            table.setdefault(row, {}).setdefault(name, []).append(r)
-            print(r, file=sys.stderr)
+            for row, who, kw in runs:
+                with tempfile.TemporaryDirectory() as tmp:
+                    model, seconds = ours(path, blocks, kw) if who == "ours" else gptqmodel(path, blocks, kw, tmp)
+                    ppl = perplexity(model, held_out)
+                choices = getattr(model.quant_config, "choices", None) or {}
+                picked = {c: sum(v == c for v in choices.values()) for c in sorted(set(choices.values()))}
+                r = dict(model=name, row=row, seed=seed, ppl=ppl, delta=100 * (ppl / ref - 1), seconds=seconds,
+                         choices=picked)
+                rows.append(r)
+                table.setdefault(row, {}).setdefault(name, []).append(r)
+                print(r, file=sys.stderr)
     lines = [f"int4 group 128, GPTQ on the same {args.n_samples} x {args.seq_len}-token blocks of the bundled corpus "
              f"(FIM rate {args.fim_rate}), lm_head not quantized unless the row says so; perplexity of each folder "
              f"(weights only: torch's kernels, which dequantize for long prompts) "
